@@ -1,0 +1,145 @@
+#include "core/config.hpp"
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.hpp"
+#include "core/json.hpp"
+#include "core/request.hpp"
+
+namespace flaskpp::core {
+
+std::optional<Env> parse_env(std::string_view text) {
+  std::string t = to_lower(text);
+  if (t == "production") return Env::kProduction;
+  if (t == "development") return Env::kDevelopment;
+  return std::nullopt;
+}
+
+const char* env_name(Env env) { return env == Env::kDevelopment ? "development" : "production"; }
+
+bool is_secret_key(std::string_view key) {
+  std::string k(key);
+  for (char& c : k) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto has = [&](const char* s) { return k.find(s) != std::string::npos; };
+  bool ends_key = k.size() >= 4 && k.compare(k.size() - 4, 4, "_KEY") == 0;
+  return k == "KEY" || ends_key || has("SECRET") || has("PASSWORD") || has("TOKEN") || has("PRIVATE");
+}
+
+bool is_valid_key(std::string_view key) {
+  if (key.empty() || !(std::isalpha(static_cast<unsigned char>(key[0])) || key[0] == '_')) return false;
+  for (char c : key) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+rapidjson::Document parse_config_value(std::string_view text) {
+  rapidjson::Document doc;
+  if (text == "True" || text == "False") {
+    doc.SetBool(text == "True");
+    return doc;
+  }
+  if (text == "None") {
+    doc.SetNull();
+    return doc;
+  }
+  rapidjson::Document parsed;
+  parsed.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  if (!parsed.HasParseError()) return parsed;
+  doc.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), doc.GetAllocator());
+  return doc;
+}
+
+rapidjson::Document load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read config file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw ConfigError("cannot read config file '" + path + "'");
+  std::string text = ss.str();
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  if (doc.HasParseError()) {
+    throw ConfigError("invalid JSON in config file '" + path + "' at offset " +
+                      std::to_string(doc.GetErrorOffset()) + ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  if (!doc.IsObject()) throw ConfigError("config file '" + path + "' must hold a JSON object");
+  for (const auto& m : doc.GetObject()) {
+    std::string_view key(m.name.GetString(), m.name.GetStringLength());
+    if (!is_valid_key(key)) {
+      throw ConfigError("config file '" + path + "': invalid key '" + std::string(key) + "'");
+    }
+  }
+  return doc;
+}
+
+Config::Config() { doc_.SetObject(); }
+
+Config::Config(const Config& other) { doc_.CopyFrom(other.doc_, doc_.GetAllocator()); }
+
+Config& Config::operator=(const Config& other) {
+  if (this != &other) {
+    rapidjson::Document fresh;
+    fresh.CopyFrom(other.doc_, fresh.GetAllocator());
+    doc_.Swap(fresh);
+  }
+  return *this;
+}
+
+void Config::set(std::string_view key, const rapidjson::Value& value) {
+  auto& alloc = doc_.GetAllocator();
+  rapidjson::Value copy(value, alloc);
+  auto it = doc_.FindMember(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  if (it != doc_.MemberEnd()) {
+    it->value = copy;
+  } else {
+    rapidjson::Value name(key.data(), static_cast<rapidjson::SizeType>(key.size()), alloc);
+    doc_.AddMember(name, copy, alloc);
+  }
+}
+
+void Config::merge_object(const rapidjson::Value& object) {
+  if (!object.IsObject()) return;
+  for (const auto& m : object.GetObject()) {
+    set(std::string_view(m.name.GetString(), m.name.GetStringLength()), m.value);
+  }
+}
+
+bool Config::has(std::string_view key) const { return get(key) != nullptr; }
+
+const rapidjson::Value* Config::get(std::string_view key) const {
+  auto it = doc_.FindMember(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  return it == doc_.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string Config::get_string(std::string_view key, std::string_view fallback) const {
+  const rapidjson::Value* v = get(key);
+  if (v && v->IsString()) return std::string(v->GetString(), v->GetStringLength());
+  return std::string(fallback);
+}
+
+bool Config::get_bool(std::string_view key, bool fallback) const {
+  const rapidjson::Value* v = get(key);
+  if (!v) return fallback;
+  if (v->IsBool()) return v->GetBool();
+  if (v->IsNumber()) return v->GetDouble() != 0;
+  if (v->IsString()) {
+    std::string s = to_lower(std::string_view(v->GetString(), v->GetStringLength()));
+    return s == "1" || s == "true" || s == "on" || s == "yes";
+  }
+  return fallback;
+}
+
+mstch::node Config::public_view() const {
+  mstch::map m;
+  for (const auto& member : doc_.GetObject()) {
+    std::string key(member.name.GetString(), member.name.GetStringLength());
+    if (is_secret_key(key)) continue;
+    m.emplace(std::move(key), to_mstch(member.value));
+  }
+  return m;
+}
+
+}  // namespace flaskpp::core

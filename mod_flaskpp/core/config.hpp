@@ -1,0 +1,54 @@
+// Application configuration, Flask's app.config: a JSON object of typed values, assembled at
+// startup from FlaskppConfig / FlaskppConfigFile / FlaskppEnv and read-only afterwards.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <mstch/mstch.hpp>
+
+#include "core/rapidjson.hpp"
+
+namespace flaskpp::core {
+
+enum class Env { kProduction, kDevelopment };
+std::optional<Env> parse_env(std::string_view text);
+const char* env_name(Env env);
+
+// Names that hold secrets are never shown to templates: SECRET_KEY and any key containing
+// SECRET, PASSWORD, TOKEN or PRIVATE, or ending in _KEY (case-insensitive).
+bool is_secret_key(std::string_view key);
+// A config key: a letter or '_' followed by letters, digits and '_'.
+bool is_valid_key(std::string_view key);
+
+// The value of `FlaskppConfig KEY VALUE`: a JSON literal (true, 12, 1.5, "text", [..], {..}) when
+// it parses as one, Python's True/False/None, otherwise the text itself as a string.
+rapidjson::Document parse_config_value(std::string_view text);
+
+// Reads a JSON object from a file. Throws ConfigError: unreadable file, invalid JSON (with
+// offset), or a top-level value that is not an object.
+rapidjson::Document load_config_file(const std::string& path);
+
+class Config {
+ public:
+  Config();
+  Config(const Config& other);
+  Config& operator=(const Config& other);
+
+  void set(std::string_view key, const rapidjson::Value& value);
+  void merge_object(const rapidjson::Value& object);  // later keys win
+  bool has(std::string_view key) const;
+  const rapidjson::Value* get(std::string_view key) const;
+  std::string get_string(std::string_view key, std::string_view fallback) const;
+  bool get_bool(std::string_view key, bool fallback) const;
+  const rapidjson::Document& document() const { return doc_; }
+
+  // The keys templates may see (secrets removed), as an mstch map.
+  mstch::node public_view() const;
+
+ private:
+  rapidjson::Document doc_;
+};
+
+}  // namespace flaskpp::core

@@ -1,0 +1,106 @@
+#include "core/json.hpp"
+
+#include <climits>
+#include <cmath>
+
+#include "core/errors.hpp"
+#include "core/request.hpp"
+
+namespace flaskpp::core {
+
+bool is_json_media_type(std::string_view t) {
+  if (t == "application/json") return true;
+  auto slash = t.find('/');
+  return slash != std::string_view::npos && t.size() > 5 && t.substr(t.size() - 5) == "+json";
+}
+
+namespace {
+
+// Nesting depth outside strings; the parser itself is iterative, so depth is the only stack risk
+// (destruction and writing recurse).
+std::size_t nesting_exceeds(std::string_view body, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i + 1;
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+rapidjson::Document parse_json_body(std::string_view body, std::size_t max_depth) {
+  if (body.empty()) throw BadRequest("empty body: JSON expected");
+  if (std::size_t at = nesting_exceeds(body, max_depth)) {
+    throw BadRequest("invalid JSON at offset " + std::to_string(at - 1) + ": nesting deeper than " +
+                     std::to_string(max_depth));
+  }
+  rapidjson::Document doc;
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseFullPrecisionFlag;
+  doc.Parse<kFlags>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    throw BadRequest("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+                     rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  return doc;
+}
+
+mstch::node to_mstch(const rapidjson::Value& v) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType: return nullptr;
+    case rapidjson::kFalseType: return false;
+    case rapidjson::kTrueType: return true;
+    case rapidjson::kStringType: return std::string(v.GetString(), v.GetStringLength());
+    case rapidjson::kNumberType:
+      if (v.IsInt()) return v.GetInt();
+      if (v.IsInt64() || v.IsUint64()) return static_cast<double>(v.IsInt64() ? v.GetInt64() : v.GetUint64());
+      return v.GetDouble();
+    case rapidjson::kArrayType: {
+      mstch::array a;
+      a.reserve(v.Size());
+      for (const auto& item : v.GetArray()) a.push_back(to_mstch(item));
+      return a;
+    }
+    case rapidjson::kObjectType: {
+      mstch::map m;
+      for (const auto& member : v.GetObject()) {
+        m.emplace(std::string(member.name.GetString(), member.name.GetStringLength()), to_mstch(member.value));
+      }
+      return m;
+    }
+  }
+  return nullptr;
+}
+
+void write_string(JsonWriter& w, std::string_view s) {
+  std::string clean = sanitize_utf8(s);
+  w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
+}
+
+std::string json_error_body(int code, std::string_view message) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  w.Int(code);
+  w.Key("message");
+  write_string(w, message);
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize()) + "\n";
+}
+
+}  // namespace flaskpp::core

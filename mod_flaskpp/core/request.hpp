@@ -1,0 +1,39 @@
+// Plain value types for one request. They own their data: nothing points into Apache memory.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace flaskpp::core {
+
+using StringPairs = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;        // as sent: "GET", "HEAD", ...
+  std::string path;          // percent-decoded, normalised path (Apache's r->uri)
+  std::string query;         // raw query string without '?'
+  std::string host_url;      // "http://127.0.0.1:8080" (scheme, host, port)
+  std::string remote_addr;   // client address as Apache sees it (mod_remoteip aware)
+  StringPairs headers;       // names lower-cased, in arrival order
+  std::string body;
+
+  // First value of a header (name in lower case), or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+  std::string content_type() const;  // media type only, lower-cased, no parameters
+  std::string url() const;           // host_url + quoted path + ?query
+};
+
+// Query-string parsing as Werkzeug does it: '&'-separated, '+' is a space, %XX decoded;
+// empty keys dropped, a key without '=' has an empty value.
+StringPairs parse_query(std::string_view query);
+std::string url_decode(std::string_view s, bool plus_is_space);
+// Percent-encodes what may not appear in a URL path.
+std::string url_quote_path(std::string_view path);
+// Replaces invalid UTF-8 sequences with U+FFFD so that JSON output stays valid.
+std::string sanitize_utf8(std::string_view s);
+std::string to_lower(std::string_view s);
+std::string html_escape(std::string_view s);
+
+}  // namespace flaskpp::core

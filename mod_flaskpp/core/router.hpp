@@ -1,0 +1,103 @@
+// Werkzeug-compatible URL rules (Werkzeug 2.2, the version Debian 12 ships with Flask 2.2).
+//
+// Rules are compiled once into a state machine keyed by path segments: static segments are a hash
+// lookup, dynamic segments are tried in Werkzeug's weight order (static text first, then int/float,
+// then string/uuid/any, path last), with backtracking. Matching cost depends on the depth of the
+// path and the number of distinct dynamic segments at each level, not on the number of rules.
+// A Router is immutable after the last add(); match() is const and thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace flaskpp::core {
+
+enum class ConverterKind { kString, kInt, kFloat, kPath, kUuid, kAny };
+
+struct Converter {
+  ConverterKind kind = ConverterKind::kString;
+  std::size_t minlength = 1;              // string: characters (UTF-8 code points)
+  std::optional<std::size_t> maxlength;   // string
+  int fixed_digits = 0;                   // int: exact length of the matched text, 0 = any
+  bool is_signed = false;                 // int, float: allow a leading '-'
+  std::optional<double> min, max;         // int, float: inclusive bounds
+  std::vector<std::string> items;         // any: alternatives, tried in order
+  std::string spec;                       // canonical text, e.g. "int(min=1)" (for sharing states)
+
+  int weight() const;
+};
+
+struct ParamValue {
+  ConverterKind kind = ConverterKind::kString;
+  std::string text;        // the matched text (uuid: lower-cased)
+  long long int_value = 0; // kInt
+  double float_value = 0;  // kFloat
+};
+using Params = std::vector<std::pair<std::string, ParamValue>>;
+
+// HTTP methods as bits. GET implies HEAD; every rule answers OPTIONS automatically.
+namespace method {
+constexpr unsigned kGet = 1, kHead = 2, kPost = 4, kPut = 8, kPatch = 16, kDelete = 32, kOptions = 64;
+constexpr unsigned kAll = 127;
+}  // namespace method
+unsigned method_bit(std::string_view name);                 // 0 for a method we do not route
+std::vector<std::string> method_names(unsigned mask);       // sorted: DELETE, GET, HEAD, ...
+// "GET", "GET,POST", "*" (all of GET HEAD POST PUT PATCH DELETE OPTIONS). Throws ConfigError.
+unsigned parse_methods(std::string_view spec, bool* explicit_options);
+
+struct RouteMatch {
+  enum class Kind {
+    kNoMatch,           // no rule has this path: the module declines
+    kMatch,             // rule and params are set
+    kNotFound,          // a rule matched but a converter rejected the value (Werkzeug: 404)
+    kMethodNotAllowed,  // path matched, method not: allowed is set
+    kOptions,           // automatic OPTIONS answer: allowed is set
+    kRedirect,          // rule ends in '/', request did not: redirect_path is set (308)
+  };
+  Kind kind = Kind::kNoMatch;
+  std::size_t rule = 0;
+  Params params;
+  std::vector<std::string> allowed;
+  std::string redirect_path;
+};
+
+struct CompiledRule {
+  std::string pattern;
+  unsigned methods = 0;
+  bool explicit_options = false;
+  std::vector<std::string> param_names;
+  std::vector<Converter> converters;  // parallel to param_names
+};
+
+class Router {
+ public:
+  Router();
+  ~Router();
+  Router(Router&&) noexcept;
+  Router& operator=(Router&&) noexcept;
+
+  // Compiles and adds a rule; returns its index. Throws ConfigError naming what is wrong.
+  std::size_t add(std::string_view methods, std::string_view pattern);
+
+  RouteMatch match(std::string_view path, std::string_view method) const;
+  std::vector<std::string> allowed_methods(std::string_view path) const;
+
+  std::size_t size() const { return rules_.size(); }
+  const CompiledRule& rule(std::size_t i) const { return rules_[i]; }
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> root_;
+  std::vector<CompiledRule> rules_;
+};
+
+// Parses a converter spec such as "int(min=1, max=10)" (exposed for tests). Throws ConfigError.
+Converter parse_converter(std::string_view name, std::string_view args);
+
+}  // namespace flaskpp::core

@@ -1,0 +1,56 @@
+#include "glue/config.hpp"
+
+#include "glue/boundary.hpp"
+#include "glue/pool.hpp"
+
+extern "C" {
+extern module AP_MODULE_DECLARE_DATA flaskpp_module;
+}
+
+namespace flaskpp::glue {
+
+extern "C" void* fpp_create_server_config(apr_pool_t* p, server_rec*) noexcept {
+  try {
+    return make_pool_owned<ServerConfig>(p);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_v) noexcept {
+  try {
+    const auto* base = static_cast<const ServerConfig*>(base_v);
+    const auto* add = static_cast<const ServerConfig*>(add_v);
+    auto* merged = make_pool_owned<ServerConfig>(p);
+    merged->routes = base->routes;
+    merged->routes.insert(merged->routes.end(), add->routes.begin(), add->routes.end());
+    merged->template_dir = add->template_dir.empty() ? base->template_dir : add->template_dir;
+    merged->config_items = base->config_items;
+    merged->config_items.insert(merged->config_items.end(), add->config_items.begin(), add->config_items.end());
+    merged->env = add->env ? add->env : base->env;
+    merged->error_templates = base->error_templates;
+    for (const auto& [code, name] : add->error_templates) merged->error_templates[code] = name;
+    return merged;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+ServerConfig* server_config(server_rec* s) {
+  return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &flaskpp_module));
+}
+
+core::AppSettings settings_from(const ServerConfig& cfg) {
+  core::AppSettings settings;
+  settings.env = cfg.env.value_or(core::Env::kProduction);
+  for (const auto& item : cfg.config_items) {
+    if (item.only_env && *item.only_env != settings.env) continue;
+    if (item.key.empty()) settings.config.merge_object(*item.value);
+    else settings.config.set(item.key, *item.value);
+  }
+  settings.template_dir = cfg.template_dir;
+  settings.error_templates = cfg.error_templates;
+  return settings;
+}
+
+}  // namespace flaskpp::glue

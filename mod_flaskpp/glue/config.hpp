@@ -1,0 +1,42 @@
+// Server configuration (server config and virtual hosts). Created per server in the config pool,
+// merged parent-first; post-startup it holds the immutable core::App built from it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/app.hpp"
+#include "core/config.hpp"
+#include "glue/apache.hpp"
+
+namespace flaskpp::glue {
+
+// One FlaskppConfig (key set) or FlaskppConfigFile (key empty: merge the whole object).
+struct ConfigItem {
+  std::string key;
+  std::shared_ptr<const rapidjson::Document> value;
+  std::optional<core::Env> only_env;  // FlaskppConfigFile PATH development|production
+};
+
+struct ServerConfig {
+  std::vector<core::RouteDecl> routes;        // parent's first, then this server's
+  std::string template_dir;                   // absolute path; empty = unset
+  std::vector<ConfigItem> config_items;       // in order; later items win
+  std::optional<core::Env> env;               // unset: production
+  std::map<int, std::string> error_templates; // status -> template name
+  // Built in check_config from the fields above; read-only afterwards, shared by all threads.
+  std::shared_ptr<const core::App> app;
+};
+
+extern "C" {
+void* fpp_create_server_config(apr_pool_t* p, server_rec* s) noexcept;
+void* fpp_merge_server_config(apr_pool_t* p, void* base, void* add) noexcept;
+}
+
+ServerConfig* server_config(server_rec* s);
+core::AppSettings settings_from(const ServerConfig& cfg);
+
+}  // namespace flaskpp::glue

@@ -1,0 +1,99 @@
+// One setter per directive: parse, validate, store; or return an error naming the directive.
+// httpd adds the file and line, and `apachectl -t` fails with the message.
+#include "glue/directives.hpp"
+
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "glue/boundary.hpp"
+#include "glue/config.hpp"
+
+namespace core = flaskpp::core;
+using flaskpp::glue::ServerConfig;
+using flaskpp::glue::guard_directive;
+
+namespace {
+
+ServerConfig& cfg_of(cmd_parms* cmd) { return *flaskpp::glue::server_config(cmd->server); }
+
+std::string where(cmd_parms* cmd) {
+  if (!cmd->directive) return "?";
+  return std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
+         std::to_string(cmd->directive->line_num);
+}
+
+}  // namespace
+
+extern "C" const char* fpp_set_route(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    std::vector<std::string> args(argv, argv + argc);
+    core::RouteDecl decl = core::parse_route(args);
+    decl.where = where(cmd);
+    cfg_of(cmd).routes.push_back(std::move(decl));
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_template_dir(cmd_parms* cmd, void*, const char* dir) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    const char* path = ap_server_root_relative(cmd->pool, dir);
+    if (!path) throw core::ConfigError(std::string("invalid path '") + dir + "'");
+    apr_finfo_t finfo;
+    if (apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS || finfo.filetype != APR_DIR) {
+      throw core::ConfigError(std::string("template directory '") + path + "' does not exist or is not a directory");
+    }
+    cfg_of(cmd).template_dir = path;
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_config(cmd_parms* cmd, void*, const char* key, const char* value) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    if (!core::is_valid_key(key)) {
+      throw core::ConfigError(std::string("invalid key '") + key + "' (letters, digits and '_', e.g. UPLOAD_IMG_FOLDER)");
+    }
+    auto doc = std::make_shared<rapidjson::Document>(core::parse_config_value(value));
+    cfg_of(cmd).config_items.push_back({key, std::move(doc), std::nullopt});
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_config_file(cmd_parms* cmd, void*, const char* path, const char* env) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    std::optional<core::Env> only;
+    if (env) {
+      only = core::parse_env(env);
+      if (!only) throw core::ConfigError(std::string("environment '") + env + "' must be development or production");
+    }
+    const char* full = ap_server_root_relative(cmd->pool, path);
+    if (!full) throw core::ConfigError(std::string("invalid path '") + path + "'");
+    auto doc = std::make_shared<rapidjson::Document>(core::load_config_file(full));
+    cfg_of(cmd).config_items.push_back({"", std::move(doc), only});
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_env(cmd_parms* cmd, void*, const char* env) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    auto e = core::parse_env(env);
+    if (!e) throw core::ConfigError(std::string("'") + env + "' is not an environment (development or production)");
+    cfg_of(cmd).env = e;
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_error_template(cmd_parms* cmd, void*, const char* code, const char* name) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    char* end = nullptr;
+    long status = std::strtol(code, &end, 10);
+    if (!end || *end || status < 400 || status > 599) {
+      throw core::ConfigError(std::string("status '") + code + "' must be an error code from 400 to 599");
+    }
+    if (!core::is_safe_template_name(name)) {
+      throw core::ConfigError(std::string("template name '") + name + "' must be relative, without '..'");
+    }
+    cfg_of(cmd).error_templates[static_cast<int>(status)] = name;
+    return nullptr;
+  });
+}

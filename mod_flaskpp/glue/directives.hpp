@@ -1,0 +1,22 @@
+// Directive names (spelled once, shared by the command table and messages) and their setters.
+#pragma once
+
+#include "glue/apache.hpp"
+
+namespace flaskpp::glue::directive {
+constexpr const char* kRoute = "FlaskppRoute";
+constexpr const char* kTemplateDir = "FlaskppTemplateDir";
+constexpr const char* kConfig = "FlaskppConfig";
+constexpr const char* kConfigFile = "FlaskppConfigFile";
+constexpr const char* kEnv = "FlaskppEnv";
+constexpr const char* kErrorTemplate = "FlaskppErrorTemplate";
+}  // namespace flaskpp::glue::directive
+
+extern "C" {
+const char* fpp_set_route(cmd_parms* cmd, void* dcfg, int argc, char* const argv[]) noexcept;
+const char* fpp_set_template_dir(cmd_parms* cmd, void* dcfg, const char* dir) noexcept;
+const char* fpp_set_config(cmd_parms* cmd, void* dcfg, const char* key, const char* value) noexcept;
+const char* fpp_set_config_file(cmd_parms* cmd, void* dcfg, const char* path, const char* env) noexcept;
+const char* fpp_set_env(cmd_parms* cmd, void* dcfg, const char* env) noexcept;
+const char* fpp_set_error_template(cmd_parms* cmd, void* dcfg, const char* code, const char* name) noexcept;
+}

@@ -1,0 +1,47 @@
+// Module record, command table and hook registration; nothing else.
+#include "adapter/hooks.hpp"
+#include "glue/apache.hpp"
+#include "glue/config.hpp"
+#include "glue/directives.hpp"
+
+namespace {
+
+// Under C++, httpd types directive functions as `const char *(*)()`; the one cast lives here.
+template <typename F>
+cmd_func as_cmd(F f) {
+  // Through void(*)(), the generic function pointer type GCC accepts without -Wcast-function-type.
+  return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
+}
+
+namespace d = flaskpp::glue::directive;
+
+const command_rec fpp_commands[] = {
+    AP_INIT_TAKE_ARGV(d::kRoute, as_cmd(fpp_set_route), nullptr, RSRC_CONF,
+                      "METHODS PATTERN ACTION [ARGS]: e.g. GET /hello/<name> template hello.html"),
+    AP_INIT_TAKE1(d::kTemplateDir, as_cmd(fpp_set_template_dir), nullptr, RSRC_CONF,
+                  "directory of mustache templates and partials (relative to ServerRoot)"),
+    AP_INIT_TAKE2(d::kConfig, as_cmd(fpp_set_config), nullptr, RSRC_CONF,
+                  "KEY VALUE: an app.config entry (JSON literal or text)"),
+    AP_INIT_TAKE12(d::kConfigFile, as_cmd(fpp_set_config_file), nullptr, RSRC_CONF,
+                   "PATH.json [development|production]: config keys from a JSON object"),
+    AP_INIT_TAKE1(d::kEnv, as_cmd(fpp_set_env), nullptr, RSRC_CONF, "development or production (default)"),
+    AP_INIT_TAKE2(d::kErrorTemplate, as_cmd(fpp_set_error_template), nullptr, RSRC_CONF,
+                  "CODE TEMPLATE: custom error page for an HTTP status"),
+    {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
+
+void fpp_register_hooks(apr_pool_t*) noexcept { flaskpp::adapter::register_hooks(); }
+
+}  // namespace
+
+extern "C" {
+__attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA flaskpp_module = {
+    STANDARD20_MODULE_STUFF,
+    nullptr,                                 // per-directory config: none yet
+    nullptr,
+    flaskpp::glue::fpp_create_server_config,
+    flaskpp::glue::fpp_merge_server_config,
+    fpp_commands,
+    fpp_register_hooks,
+    AP_MODULE_FLAG_NONE,
+};
+}

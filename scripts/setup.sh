@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# One idempotent set-up shared by scripts/run-demo.sh, scripts/test.sh and .ci/run:
+# installs Debian packages (apt-get update first), fetches mstch's upstream source from Debian's
+# source archive (Debian's libmstch.a is not position-independent, so we compile it with -fPIC
+# into our build), then configures and builds everything with CMake.
+# Runs as root on a fresh Debian 12 machine. Environment:
+#   FLASKPP_BUILD   build directory (default: <repo>/build)
+#   FLASKPP_BUILD_TYPE  CMake build type (default: RelWithDebInfo)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${FLASKPP_BUILD:-$ROOT/build}
+BUILD_TYPE=${FLASKPP_BUILD_TYPE:-RelWithDebInfo}
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  apache2 apache2-dev libapr1-dev libaprutil1-dev
+  rapidjson-dev libmstch-dev googletest libgtest-dev
+  libcurl4-openssl-dev curl python3 python3-requests
+  dpkg-dev ca-certificates
+)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+install_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "Debian packages present"
+    return
+  fi
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# mstch 1.0.2 from Debian's source archive, verified against the .dsc checksum. apt's own
+# configuration is left untouched: a private deb-src list and a private lists directory.
+fetch_mstch() {
+  local deps=$BUILD/_deps src=$BUILD/_deps/mstch-1.0.2
+  if [ -f "$src/include/mstch/mstch.hpp" ]; then
+    log "mstch source present"
+    return
+  fi
+  mkdir -p "$deps/apt/lists/partial" "$deps/dl"
+  local uri
+  uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$uri" ] || { log "no Debian mirror found in the apt sources"; exit 1; }
+  echo "deb-src $uri bookworm main" > "$deps/apt/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$deps/apt/sources.list" -o "Dir::Etc::sourceparts=-"
+              -o "Dir::State::lists=$deps/apt/lists" -o "APT::Sandbox::User=root")
+  log "fetching mstch source from $uri"
+  apt-get "${opts[@]}" update >/dev/null
+  # The debian.tar.xz part may answer 404; the upstream tarball is all we need.
+  (cd "$deps/dl" && apt-get "${opts[@]}" source --download-only mstch >/dev/null 2>&1 || true)
+  local dsc tarball want have
+  dsc=$(ls "$deps"/dl/mstch_*.dsc 2>/dev/null | head -n1)
+  tarball=$(ls "$deps"/dl/mstch_*.orig.tar.gz 2>/dev/null | head -n1)
+  [ -n "$dsc" ] && [ -n "$tarball" ] || { log "could not download mstch source"; exit 1; }
+  want=$(awk -v f="$(basename "$tarball")" '/^Checksums-Sha256:/{s=1;next} /^[^ ]/{s=0} s && $3==f {print $1}' "$dsc")
+  have=$(sha256sum "$tarball" | awk '{print $1}')
+  [ -n "$want" ] && [ "$want" = "$have" ] || { log "mstch checksum mismatch ($have vs $want)"; exit 1; }
+  tar -xzf "$tarball" -C "$deps"
+  log "mstch source verified and unpacked"
+}
+
+configure_and_build() {
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
+        -DMSTCH_SOURCE_DIR="$BUILD/_deps/mstch-1.0.2" >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)"
+}
+
+install_packages
+fetch_mstch
+configure_and_build
