@@ -1,0 +1,162 @@
+// `apache2 -t` on deliberately broken configurations: each must fail, naming the directive, the
+// file and line, and what is wrong. One well-formed configuration must pass.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;
+};
+
+class ConfigCheck : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("flaskpp-cfg-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_ / "run");
+    fs::create_directories(dir_ / "templates");
+    std::ofstream(dir_ / "templates" / "index.html") << "<h1>{{x}}</h1>\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+
+  // The body lines start at line kFirstLine of the generated file.
+  static constexpr int kFirstLine = 11;
+  Outcome check(const std::string& body) const {
+    std::string conf = path("httpd.conf");
+    std::ofstream out(conf);
+    out << "ServerRoot \"" << dir_.string() << "\"\n"
+        << "ServerName 127.0.0.1\n"
+        << "Listen 127.0.0.1:1\n"
+        << "PidFile \"" << path("run/httpd.pid") << "\"\n"
+        << "DefaultRuntimeDir \"" << path("run") << "\"\n"
+        << "ErrorLog \"" << path("error_log") << "\"\n"
+        << "LoadModule mpm_event_module " << HTTPD_MODULES_DIR << "/mod_mpm_event.so\n"
+        << "LoadModule authz_core_module " << HTTPD_MODULES_DIR << "/mod_authz_core.so\n"
+        << "LoadModule flaskpp_module " << FLASKPP_MODULE << "\n"
+        << "# test body follows\n"
+        << body << "\n";
+    out.close();
+    std::string cmd = std::string(HTTPD_BIN) + " -t -f " + conf + " 2>&1";
+    Outcome o;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) o.output.append(buf.data(), n);
+    int status = ::pclose(p);
+    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return o;
+  }
+
+  // Asserts failure with the directive's file and line and the expected message.
+  void expect_rejected(const std::string& body, int line_in_body, const std::string& directive,
+                       const std::string& message) const {
+    Outcome o = check(body);
+    EXPECT_NE(o.exit_code, 0) << o.output;
+    std::string where = "line " + std::to_string(kFirstLine + line_in_body) + " of " + path("httpd.conf");
+    EXPECT_NE(o.output.find(where), std::string::npos) << "expected '" << where << "' in:\n" << o.output;
+    EXPECT_NE(o.output.find(directive + ": "), std::string::npos) << o.output;
+    EXPECT_NE(o.output.find(message), std::string::npos) << "expected '" << message << "' in:\n" << o.output;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigCheck, WellFormedConfigurationPasses) {
+  write("app.json", "{\"APP_NAME\": \"x\", \"N\": 3}");
+  Outcome o = check(
+      "FlaskppEnv development\n"
+      "FlaskppTemplateDir templates\n"
+      "FlaskppConfigFile app.json\n"
+      "FlaskppConfigFile app.json production\n"
+      "FlaskppConfig GREETING \"Hello there\"\n"
+      "FlaskppRoute GET / template index.html\n"
+      "FlaskppRoute GET,POST /api/<int(min=1):id> handler echo\n"
+      "FlaskppRoute * /any/<path:p> handler health\n"
+      "FlaskppRoute GET /old redirect /new 308\n"
+      "FlaskppErrorTemplate 404 index.html\n");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("Syntax OK"), std::string::npos) << o.output;
+}
+
+TEST_F(ConfigCheck, UnknownConverter) {
+  expect_rejected("FlaskppRoute GET /u/<foo:x> handler echo", 0, "FlaskppRoute", "unknown converter 'foo'");
+}
+
+TEST_F(ConfigCheck, BadConverterArgument) {
+  expect_rejected("\nFlaskppRoute GET /u/<int(min=abc):x> handler echo", 1, "FlaskppRoute",
+                  "min must be an integer");
+}
+
+TEST_F(ConfigCheck, BadMethod) {
+  expect_rejected("FlaskppRoute FETCH / handler health", 0, "FlaskppRoute", "bad method 'FETCH'");
+}
+
+TEST_F(ConfigCheck, MalformedPattern) {
+  expect_rejected("FlaskppRoute GET /users/<id handler echo", 0, "FlaskppRoute", "unclosed '<'");
+  expect_rejected("FlaskppRoute GET users handler echo", 0, "FlaskppRoute", "must start with '/'");
+  expect_rejected("FlaskppRoute GET /a/<x>/<x> handler echo", 0, "FlaskppRoute", "variable 'x' used twice");
+}
+
+TEST_F(ConfigCheck, UnknownActionHandlerOrRedirectCode) {
+  expect_rejected("FlaskppRoute GET / render index.html", 0, "FlaskppRoute", "unknown action 'render'");
+  expect_rejected("FlaskppRoute GET / handler nope", 0, "FlaskppRoute", "unknown handler 'nope'");
+  expect_rejected("FlaskppRoute GET / redirect /x 200", 0, "FlaskppRoute", "must be 301, 302, 303, 307 or 308");
+  expect_rejected("FlaskppRoute GET /", 0, "FlaskppRoute", "needs METHODS PATTERN ACTION");
+}
+
+TEST_F(ConfigCheck, MissingTemplateDir) {
+  expect_rejected("FlaskppTemplateDir /nonexistent/flaskpp/templates", 0, "FlaskppTemplateDir",
+                  "does not exist or is not a directory");
+}
+
+TEST_F(ConfigCheck, UnreadableConfigFile) {
+  expect_rejected("FlaskppConfigFile /nonexistent/flaskpp.json", 0, "FlaskppConfigFile", "cannot read config file");
+}
+
+TEST_F(ConfigCheck, InvalidJsonConfigFile) {
+  write("bad.json", "{\"a\": }");
+  expect_rejected("FlaskppConfigFile bad.json", 0, "FlaskppConfigFile", "invalid JSON in config file");
+  expect_rejected("FlaskppConfigFile bad.json", 0, "FlaskppConfigFile", "at offset 6");
+  write("list.json", "[1, 2]");
+  expect_rejected("FlaskppConfigFile list.json", 0, "FlaskppConfigFile", "must hold a JSON object");
+}
+
+TEST_F(ConfigCheck, BadEnvironment) {
+  expect_rejected("FlaskppEnv staging", 0, "FlaskppEnv", "'staging' is not an environment");
+  write("ok.json", "{}");
+  expect_rejected("FlaskppConfigFile ok.json staging", 0, "FlaskppConfigFile", "must be development or production");
+}
+
+TEST_F(ConfigCheck, BadErrorTemplateOrConfigKey) {
+  expect_rejected("FlaskppErrorTemplate 200 index.html", 0, "FlaskppErrorTemplate", "from 400 to 599");
+  expect_rejected("FlaskppErrorTemplate 404 ../x.html", 0, "FlaskppErrorTemplate", "without '..'");
+  expect_rejected("FlaskppConfig 1BAD x", 0, "FlaskppConfig", "invalid key '1BAD'");
+}
+
+TEST_F(ConfigCheck, DirectiveOutsideItsContext) {
+  Outcome o = check("<Directory />\nFlaskppRoute GET / handler health\n</Directory>");
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.output.find("FlaskppRoute not allowed in <Directory> context"), std::string::npos) << o.output;
+}
+
+TEST_F(ConfigCheck, TemplateRouteWithoutTemplateDirFailsTheCheck) {
+  Outcome o = check("FlaskppRoute GET / template index.html");
+  EXPECT_NE(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("no FlaskppTemplateDir is set"), std::string::npos) << o.output;
+}
+
+}  // namespace

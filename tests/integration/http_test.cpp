@@ -1,0 +1,449 @@
+// Integration tests: HTTP with libcurl against the private Apache started by server.sh (CTest
+// fixture "apache"), which runs the freshly built mod_flaskpp with the demo app and test routes.
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct Instance {
+  std::string root;
+  int port = 0;
+  int dev_port = 0;
+};
+
+const Instance& instance() {
+  static const Instance inst = [] {
+    Instance i;
+    const char* path = std::getenv("FLASKPP_IT_STATE");
+    std::ifstream in(path ? path : "");
+    std::string line;
+    while (std::getline(in, line)) {
+      auto eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+      if (k == "ROOT") i.root = v;
+      if (k == "PORT") i.port = std::atoi(v.c_str());
+      if (k == "DEV_PORT") i.dev_port = std::atoi(v.c_str());
+    }
+    return i;
+  }();
+  return inst;
+}
+
+struct Reply {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+size_t on_body(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* out) {
+  std::string line(data, size * n);
+  auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of("\r\n \t") + 1);
+    (*static_cast<std::map<std::string, std::string>*>(out))[name] = value;
+  }
+  return size * n;
+}
+
+Reply http(const std::string& method, const std::string& path, const std::vector<std::string>& headers = {},
+           const std::string* body = nullptr, int port = 0) {
+  Reply r;
+  CURL* c = curl_easy_init();
+  std::string url = "http://127.0.0.1:" + std::to_string(port ? port : instance().port) + path;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  else curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+  }
+  curl_slist* list = nullptr;
+  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
+  list = curl_slist_append(list, "Expect:");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+  CURLcode rc = curl_easy_perform(c);
+  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc) << " for " << method << " " << path;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+Reply get(const std::string& path, const std::vector<std::string>& headers = {}) { return http("GET", path, headers); }
+
+Reply post_json(const std::string& path, const std::string& body, const std::string& type = "application/json") {
+  return http("POST", path, {"Content-Type: " + type}, &body);
+}
+
+rapidjson::Document parse(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  EXPECT_FALSE(d.HasParseError()) << "not JSON: " << body;
+  return d;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::string base() { return "http://127.0.0.1:" + std::to_string(instance().port); }
+
+class Http : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { ASSERT_GT(instance().port, 0) << "no Apache instance (FLASKPP_IT_STATE)"; }
+};
+
+// --- built-in handlers, JSON ------------------------------------------------------------------
+
+TEST_F(Http, HealthAnswersOkJson) {
+  Reply r = get("/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(r.body, "{\"status\":\"ok\"}\n");
+}
+
+TEST_F(Http, EchoReturnsExactlyTheSpecifiedKeysWithTypedParams) {
+  Reply r = get("/t/users/7?q=a&q=b&z=1", {"X-Test: yes"});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  auto d = parse(r.body);
+  ASSERT_TRUE(d.IsObject());
+  std::vector<std::string> keys;
+  for (const auto& m : d.GetObject()) keys.emplace_back(m.name.GetString());
+  EXPECT_EQ(keys, (std::vector<std::string>{"method", "path", "params", "args", "headers", "json"}));
+  EXPECT_STREQ(d["method"].GetString(), "GET");
+  EXPECT_STREQ(d["path"].GetString(), "/t/users/7");
+  ASSERT_TRUE(d["params"]["id"].IsInt());
+  EXPECT_EQ(d["params"]["id"].GetInt(), 7);
+  ASSERT_EQ(d["args"]["q"].Size(), 2u);
+  EXPECT_STREQ(d["args"]["q"][0].GetString(), "a");
+  EXPECT_STREQ(d["args"]["q"][1].GetString(), "b");
+  EXPECT_STREQ(d["args"]["z"][0].GetString(), "1");
+  EXPECT_STREQ(d["headers"]["x-test"].GetString(), "yes");
+  EXPECT_TRUE(d["headers"].HasMember("host"));
+  EXPECT_TRUE(d["json"].IsNull());
+}
+
+TEST_F(Http, EchoParsesJsonBodies) {
+  Reply r = post_json("/api/echo", R"({"username":"xyz","password":"xyz","n":[1,2.5,null]})");
+  ASSERT_EQ(r.status, 200);
+  auto d = parse(r.body);
+  EXPECT_STREQ(d["method"].GetString(), "POST");
+  EXPECT_STREQ(d["json"]["username"].GetString(), "xyz");
+  EXPECT_EQ(d["json"]["n"][1].GetDouble(), 2.5);
+  EXPECT_TRUE(d["json"]["n"][2].IsNull());
+  Reply plus = post_json("/api/echo", "[true]", "application/merge-patch+json; charset=utf-8");
+  EXPECT_TRUE(parse(plus.body)["json"][0].GetBool());
+}
+
+TEST_F(Http, EchoLeavesJsonNullForOtherContentTypes) {
+  Reply r = post_json("/api/echo", "not json at all", "text/plain");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(parse(r.body)["json"].IsNull());
+}
+
+TEST_F(Http, BadJsonIs400WithTheOffset) {
+  Reply r = post_json("/api/echo", R"({"username": })");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  auto d = parse(r.body);
+  EXPECT_EQ(d["error"]["code"].GetInt(), 400);
+  EXPECT_NE(std::string(d["error"]["message"].GetString()).find("offset 13"), std::string::npos) << r.body;
+  for (const char* bad : {"", "NaN", "[1] x", "{\"a\":1e400}", "\"\xff\""}) {
+    Reply b = post_json("/api/echo", bad);
+    EXPECT_EQ(b.status, 400) << "body: " << bad;
+    EXPECT_EQ(parse(b.body)["error"]["code"].GetInt(), 400);
+  }
+}
+
+TEST_F(Http, DeepJsonNestingIs400) {
+  std::string deep(600, '[');
+  deep += std::string(600, ']');
+  Reply r = post_json("/api/echo", deep);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("nesting"), std::string::npos);
+}
+
+TEST_F(Http, BodyOverTheLimitIs413) {
+  std::string big(17u << 20, 'x');  // MAX_CONTENT_LENGTH defaults to 16 MiB
+  Reply r = post_json("/api/echo", big, "application/octet-stream");
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(parse(r.body)["error"]["code"].GetInt(), 413);
+}
+
+TEST_F(Http, InvalidUtf8InQueryStillGivesValidJson) {
+  Reply r = get("/t/users/1?q=%FF%FE");
+  ASSERT_EQ(r.status, 200);
+  auto d = parse(r.body);
+  EXPECT_EQ(std::string(d["args"]["q"][0].GetString()), "\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+// --- converters and precedence ---------------------------------------------------------------
+
+TEST_F(Http, ConvertersTypeTheirValues) {
+  auto d = parse(get("/t/float/2.5").body);
+  ASSERT_TRUE(d["params"]["x"].IsDouble());
+  EXPECT_EQ(d["params"]["x"].GetDouble(), 2.5);
+  EXPECT_EQ(parse(get("/t/signed/-3").body)["params"]["n"].GetInt(), -3);
+  EXPECT_STREQ(parse(get("/t/files/a/b/c.txt").body)["params"]["p"].GetString(), "a/b/c.txt");
+  EXPECT_STREQ(parse(get("/t/uuid/A0B1C2D3-0000-4000-8000-00000000ABCD").body)["params"]["u"].GetString(),
+               "a0b1c2d3-0000-4000-8000-00000000abcd");
+  EXPECT_STREQ(parse(get("/t/page/help").body)["params"]["page"].GetString(), "help");
+  EXPECT_STREQ(parse(get("/t/code/de").body)["params"]["c"].GetString(), "de");
+  EXPECT_EQ(parse(get("/t/year/2024").body)["params"]["y"].GetInt(), 2024);
+  EXPECT_EQ(parse(get("/t/num/100").body)["params"]["n"].GetInt(), 100);
+}
+
+TEST_F(Http, RejectedValuesAre404) {
+  for (const char* path : {"/t/num/0", "/t/num/101", "/t/year/123", "/t/year/02024", "/t/float/5", "/t/float/1e3",
+                           "/t/code/deu", "/t/page/other", "/t/uuid/not-a-uuid", "/t/users/12345678901234567890123",
+                           "/t/users/-1"}) {
+    Reply r = get(path);
+    EXPECT_EQ(r.status, 404) << path;
+  }
+}
+
+TEST_F(Http, StaticSegmentsBeatConverters) {
+  EXPECT_EQ(get("/t/users/new").body, "{\"status\":\"ok\"}\n");
+  EXPECT_EQ(get("/t/files/x/y/edit").body, "{\"status\":\"ok\"}\n");
+}
+
+// --- methods: HEAD, OPTIONS, 405 --------------------------------------------------------------
+
+TEST_F(Http, HeadAnswersLikeGetWithoutBody) {
+  Reply g = get("/health");
+  Reply h = http("HEAD", "/health");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_TRUE(h.body.empty());
+  EXPECT_EQ(h.header("content-length"), std::to_string(g.body.size()));
+  EXPECT_EQ(h.header("content-type"), g.header("content-type"));
+  // A template page renders for HEAD too (its footer shows the method), body not sent.
+  Reply page = http("HEAD", "/hello/World");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_TRUE(page.body.empty());
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page.header("content-length"), std::to_string(get("/hello/World").body.size() + 1));  // HEAD vs GET
+}
+
+TEST_F(Http, OptionsListsAllowedMethods) {
+  Reply r = http("OPTIONS", "/api/echo");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("allow"), "GET, HEAD, OPTIONS, POST");
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(http("OPTIONS", "/t/only-post").header("allow"), "OPTIONS, POST");
+  EXPECT_EQ(http("OPTIONS", "/t/any").header("allow"), "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT");
+  // A route that names OPTIONS handles it itself.
+  Reply own = http("OPTIONS", "/t/own-options");
+  EXPECT_EQ(own.status, 200);
+  EXPECT_STREQ(parse(own.body)["method"].GetString(), "OPTIONS");
+}
+
+TEST_F(Http, WrongMethodIs405WithAllow) {
+  Reply r = http("DELETE", "/hello/x");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("allow"), "GET, HEAD, OPTIONS");
+  Reply j = http("GET", "/t/only-post", {"Accept: application/json"});
+  EXPECT_EQ(j.status, 405);
+  EXPECT_EQ(j.header("allow"), "OPTIONS, POST");
+  EXPECT_EQ(parse(j.body)["error"]["code"].GetInt(), 405);
+  EXPECT_EQ(http("PUT", "/t/any").status, 200);
+}
+
+// --- slashes and redirects --------------------------------------------------------------------
+
+TEST_F(Http, MissingTrailingSlashRedirects308KeepingTheQuery) {
+  Reply r = get("/about?x=1&y=2");
+  EXPECT_EQ(r.status, 308);
+  EXPECT_EQ(r.header("location"), base() + "/about/?x=1&y=2");
+  EXPECT_EQ(get("/t/slash").status, 308);
+  EXPECT_EQ(get("/about/").status, 200);
+}
+
+TEST_F(Http, ExtraTrailingSlashIs404) {
+  EXPECT_EQ(get("/t/noslash").status, 200);
+  EXPECT_EQ(get("/t/noslash/").status, 404);
+}
+
+TEST_F(Http, RedirectAction) {
+  Reply r = get("/t/moved");
+  EXPECT_EQ(r.status, 301);
+  EXPECT_EQ(r.header("location"), "/hello/moved");
+  Reply f = get("/flask");
+  EXPECT_EQ(f.status, 302);
+  EXPECT_EQ(f.header("location"), "https://flask.palletsprojects.com/");
+}
+
+// --- templates --------------------------------------------------------------------------------
+
+TEST_F(Http, IndexPageUsesTheLayoutPartials) {
+  Reply r = get("/");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("<h1>mod_flaskpp demo</h1>"), std::string::npos);
+  EXPECT_NE(r.body.find("/static/css/app.css"), std::string::npos);  // header partial
+  EXPECT_NE(r.body.find("</html>"), std::string::npos);              // footer partial
+  EXPECT_EQ(r.body.find("img-thumbnail"), std::string::npos);        // {{#img_show}} section is off
+}
+
+TEST_F(Http, HelloPageShowsVariablesSectionsAndLoops) {
+  Reply r = get("/hello/World?greeting=Hi");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("Hi, World!"), std::string::npos);
+  EXPECT_NE(r.body.find("<li>mustache templates</li>"), std::string::npos);
+  Reply plain = get("/hello/World");
+  EXPECT_NE(plain.body.find("Hello, World!"), std::string::npos);  // inverted section
+  Reply evil = get("/hello/%3Cscript%3E?greeting=%22x%22");
+  EXPECT_NE(evil.body.find("&#34;x&#34;, &lt;script&gt;!"), std::string::npos) << evil.body;
+  EXPECT_EQ(evil.body.find("<script>!"), std::string::npos);
+}
+
+TEST_F(Http, TemplateContextHasParamsArgsConfigRequestEnv) {
+  Reply r = get("/t/ctx/Bob?q=%3Ci%3E");
+  ASSERT_EQ(r.status, 200);
+  const std::string& b = r.body;
+  EXPECT_NE(b.find("<p id=\"name\">Bob</p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"arg\">&lt;i&gt;</p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"raw\"><i></p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"greeting\">Hello from config</p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"secret\">[][]</p>"), std::string::npos) << "secrets must not render";
+  EXPECT_EQ(b.find("do-not-render-me"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"method\">GET</p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"path\">/t/ctx/Bob</p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"url\">" + base() + "/t/ctx/Bob?q=%3Ci%3E</p>"), std::string::npos) << b;
+  EXPECT_NE(b.find("<p id=\"remote\">127.0.0.1</p>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"env\">production</p>"), std::string::npos);
+  EXPECT_NE(b.find("<li>routes from httpd.conf</li>"), std::string::npos);
+  EXPECT_NE(b.find("<p id=\"inverted\">no missing arg</p>"), std::string::npos);
+}
+
+TEST_F(Http, MissingTemplateIs500WithAGenericPageInProduction) {
+  Reply r = get("/t/missing");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("500 Internal Server Error"), std::string::npos);  // conf's 500.html
+  EXPECT_EQ(r.body.find("does-not-exist.html"), std::string::npos) << "no detail in production";
+  std::string log = read_file(instance().root + "/logs/error_log");
+  EXPECT_NE(log.find("FPP00003: 500 for GET /t/missing: template 'does-not-exist.html' not found"), std::string::npos);
+}
+
+TEST_F(Http, DevelopmentShowsDetailAndReloadsChangedTemplates) {
+  int dev = instance().dev_port;
+  Reply missing = http("GET", "/dev/missing", {}, nullptr, dev);
+  EXPECT_EQ(missing.status, 500);
+  EXPECT_NE(missing.body.find("nope.html"), std::string::npos) << "development shows the detail";
+
+  std::string dir = instance().root + "/dev-templates/";
+  Reply one = http("GET", "/dev/page", {}, nullptr, dev);
+  ASSERT_EQ(one.status, 200);
+  EXPECT_NE(one.body.find("<p id=\"version\">one</p>"), std::string::npos);
+  EXPECT_NE(one.body.find("partial one"), std::string::npos);
+  write_file(dir + "page.html", "{{> part}}<p id=\"version\">two, and longer</p>\n");
+  write_file(dir + "part.mustache", "<p id=\"part\">partial two</p>\n");
+  Reply two = http("GET", "/dev/page", {}, nullptr, dev);
+  EXPECT_NE(two.body.find("<p id=\"version\">two, and longer</p>"), std::string::npos) << two.body;
+  EXPECT_NE(two.body.find("partial two"), std::string::npos);
+  // The production server kept its startup copy of the same kind of file.
+  EXPECT_EQ(get("/").status, 200);
+}
+
+// --- Apache's part: static files, 404 pages, access control -----------------------------------
+
+TEST_F(Http, UnroutedPathsFallThroughToApacheStaticFiles) {
+  Reply r = get("/static/css/app.css");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/css");
+  EXPECT_EQ(r.body, read_file(instance().root + "/htdocs/static/css/app.css"));
+  EXPECT_EQ(get("/static/js/app.js").header("content-type"), "text/javascript");
+}
+
+TEST_F(Http, CustomErrorTemplateServesApacheOwn404s) {
+  for (const char* path : {"/no/such/page", "/static/css/missing.css", "/t/num/0"}) {
+    Reply r = get(path);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_NE(r.body.find("<h1 class=\"error-code\">404 Not Found</h1>"), std::string::npos) << path << r.body;
+  }
+  // The internal error path is not reachable from outside.
+  EXPECT_EQ(get("/.flaskpp-error/404").status, 404);
+}
+
+TEST_F(Http, JsonOnlyClientsGetJsonErrors) {
+  Reply r = get("/no/such/page", {"Accept: application/json"});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(parse(r.body)["error"]["code"].GetInt(), 404);
+  Reply browser = get("/no/such/page", {"Accept: text/html,application/json;q=0.9"});
+  EXPECT_EQ(browser.header("content-type"), "text/html; charset=utf-8");
+}
+
+TEST_F(Http, LocationRequireAppliesToRoutes) {
+  EXPECT_EQ(get("/private/thing").status, 403);
+}
+
+// --- load (seed 16.5: parallel requests) ------------------------------------------------------
+
+TEST_F(Http, ParallelRequestsAllSucceed) {
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([t, &ok, &bad] {
+      for (int i = 0; i < 25; ++i) {
+        std::string id = std::to_string(t * 100 + i + 1);
+        Reply r = (i % 2) ? get("/t/users/" + id) : post_json("/api/echo", "{\"id\":" + id + "}");
+        bool good = r.status == 200 && r.body.find(id) != std::string::npos;
+        (good ? ok : bad)++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 400);
+  EXPECT_EQ(bad.load(), 0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  ::testing::InitGoogleTest(&argc, argv);
+  int rc = RUN_ALL_TESTS();
+  curl_global_cleanup();
+  return rc;
+}
