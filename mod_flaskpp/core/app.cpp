@@ -253,6 +253,12 @@ Response App::dispatch(const Request& request, const RouteMatch& match, Logger& 
         return resp;
       }
       case RouteMatch::Kind::kMethodNotAllowed: {
+        if (log.enabled(LogLevel::kInfo)) {
+          std::string allow;
+          for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
+          log.log(LogLevel::kInfo, tag::kMethodNotAllowed,
+                  "405 for " + request.method + " " + sanitize_utf8(request.path) + ": allowed " + allow);
+        }
         Response resp = error_response(405, status_description(405), request, accepts_only_json(request), log);
         std::string allow;
         for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
@@ -260,6 +266,11 @@ Response App::dispatch(const Request& request, const RouteMatch& match, Logger& 
         return resp;
       }
       case RouteMatch::Kind::kNotFound:
+        if (log.enabled(LogLevel::kInfo)) {
+          log.log(LogLevel::kInfo, tag::kConverterRejected,
+                  "404 for " + request.method + " " + sanitize_utf8(request.path) + ": a converter rejected the value");
+        }
+        return error_response(404, status_description(404), request, accepts_only_json(request), log);
       case RouteMatch::Kind::kNoMatch:
         return error_response(404, status_description(404), request, accepts_only_json(request), log);
     }

@@ -25,6 +25,8 @@ class NullLogger final : public Logger {
 namespace tag {
 constexpr int kRouteMatched = 8;
 constexpr int kClientError = 6;
+constexpr int kMethodNotAllowed = 7;
+constexpr int kConverterRejected = 10;
 constexpr int kTemplateMissing = 3;
 constexpr int kUnhandled = 4;
 constexpr int kErrorPageFailed = 12;

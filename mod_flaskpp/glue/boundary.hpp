@@ -15,10 +15,10 @@ int guard_hook(request_rec* r, server_rec* s, F&& body) noexcept {
     return body();
   } catch (const std::exception& e) {
     if (r) ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FPPLOGNO(00005) "internal error: %s", e.what());
-    else ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00005) "internal error: %s", e.what());
+    else ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00013) "internal error: %s", e.what());
   } catch (...) {
-    if (r) ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FPPLOGNO(00005) "internal error: unknown exception");
-    else ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00005) "internal error: unknown exception");
+    if (r) ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FPPLOGNO(00014) "internal error: unknown exception");
+    else ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00015) "internal error: unknown exception");
   }
   return HTTP_INTERNAL_SERVER_ERROR;
 }
