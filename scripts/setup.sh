@@ -50,7 +50,9 @@ fetch_mstch() {
   uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   [ -n "$uri" ] || uri=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   [ -n "$uri" ] || { log "no Debian mirror found in the apt sources"; exit 1; }
-  echo "deb-src $uri bookworm main" > "$deps/apt/sources.list"
+  local codename
+  codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  echo "deb-src $uri ${codename:-bookworm} main" > "$deps/apt/sources.list"
   local opts=(-o "Dir::Etc::sourcelist=$deps/apt/sources.list" -o "Dir::Etc::sourceparts=-"
               -o "Dir::State::lists=$deps/apt/lists" -o "APT::Sandbox::User=root")
   log "fetching mstch source from $uri"
