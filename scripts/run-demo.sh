@@ -23,6 +23,11 @@ if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -r "$ROOT/htdocs/static/c
   echo "[demo] $ROOT is not readable by www-data; serving a copy from $SERVE" >&2
 fi
 
+# Uploads land in htdocs/static/img (seed 16.2), which Apache's children must be able to write.
+if [ "$(id -u)" = 0 ]; then
+  chown www-data:www-data "$SERVE/htdocs/static/img"
+fi
+
 MODULES_DIR=$(apxs -q LIBEXECDIR)
 sed -e "s|@SERVER_ROOT@|$SERVE|g" -e "s|@LISTEN@|127.0.0.1:$PORT|g" -e "s|@RUN_DIR@|$RUN/run|g" \
     -e "s|@LOG_DIR@|$RUN/logs|g" -e "s|@MODULES_DIR@|$MODULES_DIR|g" -e "s|@MODULE@|$BUILD/mod_flaskpp.so|g" \

@@ -94,23 +94,11 @@ extern "C" int fpp_handler(request_rec* r) noexcept {
                                                   core::App::accepts_only_json(req), log));
     }
 
-    const core::RouteMatch& m = st->match;
-    bool wants_body = m.kind == core::RouteMatch::Kind::kMatch &&
-                      app.route(m.rule).action == core::ActionKind::kHandler;
-    if (wants_body) {
-      int rc = read_body(r, app.max_body(), req);
-      if (rc != OK) {
-        bool json = true;  // handler routes answer errors in JSON
-        std::string msg = rc == HTTP_REQUEST_ENTITY_TOO_LARGE
-                              ? "request body larger than " + std::to_string(app.max_body()) + " bytes"
-                              : std::string("could not read the request body");
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, FPPLOGNO(00009) "%d for %s %s: %s", rc, r->method, r->uri,
-                      msg.c_str());
-        if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) r->connection->keepalive = AP_CONN_CLOSE;
-        return write_response(r, app.error_response(rc, msg, req, json, log));
-      }
-    }
-    return write_response(r, app.dispatch(req, m, log));
+    ApacheBodySource body(r);
+    core::Response resp = app.handle(req, st->match, &body, log);
+    // A body we did not read to its end is not worth draining: close the connection instead.
+    if (core::has_body(req) && !body.finished()) r->connection->keepalive = AP_CONN_CLOSE;
+    return write_response(r, resp);
   });
 }
 

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "core/errors.hpp"
+
 #include "core/router.hpp"
 
 namespace flaskpp::adapter {
@@ -27,22 +29,41 @@ core::Request read_request_head(request_rec* r) {
   return req;
 }
 
-int read_body(request_rec* r, std::size_t max_bytes, core::Request& req) {
-  if (const char* cl = apr_table_get(r->headers_in, "Content-Length")) {
-    char* end = nullptr;
-    unsigned long long announced = std::strtoull(cl, &end, 10);
-    if (end && *end == '\0' && announced > max_bytes) return HTTP_REQUEST_ENTITY_TOO_LARGE;
+ApacheBodySource::ApacheBodySource(request_rec* r)
+    : r_(r), bb_(apr_brigade_create(r->pool, r->connection->bucket_alloc)) {}
+
+ApacheBodySource::~ApacheBodySource() { apr_brigade_destroy(bb_); }
+
+bool ApacheBodySource::next(std::string_view& chunk) {
+  chunk_.clear();
+  while (!eos_ && chunk_.empty()) {
+    apr_status_t rv = ap_get_brigade(r_->input_filters, bb_, AP_MODE_READBYTES, APR_BLOCK_READ, 65536);
+    if (rv != APR_SUCCESS) {
+      apr_brigade_cleanup(bb_);
+      int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+      if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        throw core::PayloadTooLarge("request body larger than LimitRequestBody");
+      }
+      throw core::ClientGone("the client stopped sending the request body");
+    }
+    for (apr_bucket* b = APR_BRIGADE_FIRST(bb_); b != APR_BRIGADE_SENTINEL(bb_); b = APR_BUCKET_NEXT(b)) {
+      if (APR_BUCKET_IS_EOS(b)) {
+        eos_ = true;
+        break;
+      }
+      if (APR_BUCKET_IS_METADATA(b)) continue;
+      const char* data = nullptr;
+      apr_size_t len = 0;
+      if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
+        apr_brigade_cleanup(bb_);
+        throw core::ClientGone("could not read the request body");
+      }
+      chunk_.append(data, len);
+    }
+    apr_brigade_cleanup(bb_);
   }
-  int rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
-  if (rc != OK) return rc;
-  if (!ap_should_client_block(r)) return OK;
-  char buf[16384];
-  long n;
-  while ((n = ap_get_client_block(r, buf, sizeof buf)) > 0) {
-    if (req.body.size() + static_cast<std::size_t>(n) > max_bytes) return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    req.body.append(buf, static_cast<std::size_t>(n));
-  }
-  return n < 0 ? HTTP_BAD_REQUEST : OK;
+  chunk = chunk_;
+  return !chunk_.empty();
 }
 
 int write_response(request_rec* r, const core::Response& resp) {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 
+#include "core/body.hpp"
 #include "core/request.hpp"
 #include "core/response.hpp"
 #include "glue/apache.hpp"
@@ -12,9 +13,21 @@ namespace flaskpp::adapter {
 // Method, path, query, host URL, client address and headers (no body).
 core::Request read_request_head(request_rec* r);
 
-// Reads the whole body into req.body. Returns OK, HTTP_REQUEST_ENTITY_TOO_LARGE (announced or
-// actual size over max_bytes; refused before reading on to the end) or HTTP_BAD_REQUEST.
-int read_body(request_rec* r, std::size_t max_bytes, core::Request& req);
+// core::BodySource over Apache's input filters (HTTP_IN dechunks and enforces LimitRequestBody).
+// Reads at most 64 KiB per call into one reused brigade, so memory stays flat for any body size.
+class ApacheBodySource final : public core::BodySource {
+ public:
+  explicit ApacheBodySource(request_rec* r);
+  ~ApacheBodySource() override;
+  bool next(std::string_view& chunk) override;
+  bool finished() const { return eos_; }
+
+ private:
+  request_rec* r_;
+  apr_bucket_brigade* bb_;
+  std::string chunk_;
+  bool eos_ = false;
+};
 
 // Sets status, content type, headers and Content-Length, writes the body (not for HEAD).
 int write_response(request_rec* r, const core::Response& resp);

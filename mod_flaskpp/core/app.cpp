@@ -24,6 +24,25 @@ mstch::node param_node(const ParamValue& v) {
 
 LogLevel level_for(int status) { return status >= 500 ? LogLevel::kError : LogLevel::kInfo; }
 
+std::string join_methods(const std::vector<std::string>& methods) {
+  std::string out;
+  for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
+  return out;
+}
+
+// Werkzeug's redirect body.
+Response redirect_response(int status, const std::string& location) {
+  Response resp;
+  resp.status = status;
+  resp.headers.emplace_back("Location", location);
+  resp.content_type = "text/html; charset=utf-8";
+  std::string t = html_escape(location);
+  resp.body = "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+              "<p>You should be redirected automatically to the target URL: <a href=\"" + t + "\">" + t +
+              "</a>. If not, click the link.\n";
+  return resp;
+}
+
 }  // namespace
 
 RouteDecl parse_route(const std::vector<std::string>& args) {
@@ -71,11 +90,38 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
       throw ConfigError("unknown handler '" + d.target + "' (built-in handlers: " + known + ")");
     }
     extra = 4;
+  } else if (action == "upload") {
+    if (args.size() < 4 || args[3].find('=') != std::string::npos) {
+      throw ConfigError("action 'upload' needs the form field name, e.g. upload image_upload");
+    }
+    d.action = ActionKind::kUpload;
+    d.target = args[3];
+    extra = 4;
   } else {
-    throw ConfigError("unknown action '" + action + "' (use template, redirect or handler)");
+    throw ConfigError("unknown action '" + action + "' (use template, redirect, handler or upload)");
   }
-  if (args.size() > extra) {
-    throw ConfigError("unexpected argument '" + args[extra] + "' after action '" + action + "'");
+  for (std::size_t i = extra; i < args.size(); ++i) {
+    const std::string& opt = args[i];
+    auto eq = opt.find('=');
+    if (eq == std::string::npos) {
+      throw ConfigError("unexpected argument '" + opt + "' after action '" + action + "'");
+    }
+    std::string key = opt.substr(0, eq), value = opt.substr(eq + 1);
+    if (d.action == ActionKind::kUpload && key == "then") {
+      if (value == "json") {
+        d.then_template.clear();
+      } else if (value.rfind("template:", 0) == 0 && value.size() > 9 && is_safe_template_name(value.substr(9))) {
+        d.then_template = value.substr(9);
+      } else {
+        throw ConfigError("then='" + value + "' must be json or template:NAME");
+      }
+    } else if (d.action == ActionKind::kUpload && key == "replace") {
+      if (value != "on" && value != "off") throw ConfigError("replace='" + value + "' must be on or off");
+      d.replace = value == "on";
+    } else {
+      throw ConfigError("unknown option '" + key + "' for action '" + action + "'" +
+                        (d.action == ActionKind::kUpload ? " (upload takes then= and replace=)" : ""));
+    }
   }
   return d;
 }
@@ -116,7 +162,12 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
   }
   json_mimetype_ = cfg.get_string("JSONIFY_MIMETYPE", "application/json");
   if (const auto* mcl = cfg.get("MAX_CONTENT_LENGTH"); mcl && mcl->IsNumber() && mcl->GetDouble() >= 0) {
-    max_body_ = static_cast<std::size_t>(mcl->GetDouble());
+    limits_.max_body = static_cast<std::size_t>(mcl->GetDouble());
+  }
+  if (settings_.max_body) limits_.max_body = *settings_.max_body;
+  if (settings_.max_parts) limits_.max_parts = *settings_.max_parts;
+  if (const auto* depth = cfg.get("JSON_MAX_DEPTH"); depth && depth->IsInt() && depth->GetInt() > 0) {
+    json_max_depth_ = static_cast<std::size_t>(depth->GetInt());
   }
   config_view_ = cfg.public_view();
 
@@ -128,8 +179,22 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
       h = handlers_.find(r.target);
       if (!h) throw ConfigError("FlaskppRoute at " + r.where + ": unknown handler '" + r.target + "'");
     }
-    if (r.action == ActionKind::kTemplate) needs_templates = true;
+    if (r.action == ActionKind::kTemplate || !r.then_template.empty()) needs_templates = true;
     route_handlers_.push_back(h);
+    std::unique_ptr<UploadPolicy> policy;
+    if (r.action == ActionKind::kUpload) {
+      if (settings_.upload_dir.empty()) {
+        throw ConfigError("FlaskppRoute at " + r.where + " uploads files but no FlaskppUploadDir is set");
+      }
+      policy = std::make_unique<UploadPolicy>();
+      policy->dir = settings_.upload_dir;
+      policy->url_prefix = settings_.upload_url;
+      policy->allow = settings_.upload_allow;
+      policy->replace = r.replace;
+      policy->route_key = r.methods + " " + r.pattern;
+      policy->field = r.target;
+    }
+    upload_policies_.push_back(std::move(policy));
   }
   if (needs_templates) {
     if (settings_.template_dir.empty()) {
@@ -140,8 +205,9 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     templates_ = std::make_unique<TemplateStore>(std::make_shared<DirectorySource>(settings_.template_dir), reload);
     if (!reload) templates_->preload();
     for (const auto& r : routes_) {
-      if (r.action == ActionKind::kTemplate && !templates_->exists(r.target)) {
-        warnings_.push_back("template '" + r.target + "' of route " + r.methods + " " + r.pattern + " (" + r.where +
+      const std::string& name = r.action == ActionKind::kTemplate ? r.target : r.then_template;
+      if (!name.empty() && !templates_->exists(name)) {
+        warnings_.push_back("template '" + name + "' of route " + r.methods + " " + r.pattern + " (" + r.where +
                             ") is not loadable from " + settings_.template_dir);
       }
     }
@@ -182,11 +248,17 @@ mstch::map App::template_context(const Request& request, const Params& params) c
   mstch::map args;
   for (const auto& [k, v] : parse_query(request.query)) args.emplace(k, v);  // first value wins
   ctx.emplace("args", std::move(args));
+  mstch::map form;
+  for (const auto& [k, v] : request.form) form.emplace(k, v);  // first value wins
+  ctx.emplace("form", std::move(form));
   ctx.emplace("config", config_view_);
+  mstch::map cookies;
+  for (const auto& [k, v] : request.cookies()) cookies.emplace(k, v);
   ctx.emplace("request", mstch::map{{"method", request.method},
                                     {"path", request.path},
                                     {"url", request.url()},
-                                    {"remote_addr", request.remote_addr}});
+                                    {"remote_addr", request.remote_addr},
+                                    {"cookies", std::move(cookies)}});
   ctx.emplace("env", std::string(env_name(settings_.env)));
   for (const auto& [name, value] : params) ctx[name] = param_node(value);
   return ctx;
@@ -200,99 +272,173 @@ Response App::run_action(const RouteDecl& route, const Request& request, const R
       resp.body = templates_->render(route.target, template_context(request, match.params));
       return resp;
     }
-    case ActionKind::kRedirect: {
-      resp.status = route.redirect_code;
-      resp.content_type = "text/html; charset=utf-8";
-      resp.headers.emplace_back("Location", route.target);
-      std::string t = html_escape(route.target);
-      resp.body = "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
-                  "<p>You should be redirected automatically to the target URL: <a href=\"" + t + "\">" + t +
-                  "</a>. If not, click the link.\n";
-      return resp;
-    }
+    case ActionKind::kRedirect:
+      return redirect_response(route.redirect_code, route.target);
     case ActionKind::kHandler: {
       const Handler* h = route_handlers_[match.rule];
       return (*h)(HandlerContext{*this, request, match.params, log});
+    }
+    case ActionKind::kUpload: {
+      std::vector<const FileInfo*> saved;
+      for (const auto& f : request.files) {
+        if (!f.saved_as.empty()) saved.push_back(&f);
+      }
+      if (route.then_template.empty()) {
+        rapidjson::StringBuffer buf;
+        JsonWriter w(buf);
+        w.StartObject();
+        w.Key("files");
+        w.StartArray();
+        for (const FileInfo* f : saved) {
+          w.StartObject();
+          w.Key("field");
+          write_string(w, f->field);
+          w.Key("filename");
+          write_string(w, f->filename);
+          w.Key("saved_as");
+          write_string(w, f->saved_as);
+          w.Key("url");
+          write_string(w, f->url);
+          w.Key("size");
+          w.Uint64(f->size);
+          w.Key("content_type");
+          write_string(w, f->content_type);
+          w.EndObject();
+        }
+        w.EndArray();
+        w.Key("img_show");
+        write_string(w, saved.empty() ? std::string() : saved.front()->url);
+        w.EndObject();
+        resp.content_type = json_mimetype_;
+        resp.body = std::string(buf.GetString(), buf.GetSize()) + "\n";
+        return resp;
+      }
+      mstch::map ctx = template_context(request, match.params);
+      mstch::array files;
+      for (const FileInfo* f : saved) {
+        files.push_back(mstch::map{{"url", f->url},
+                                   {"filename", f->filename},
+                                   {"saved_as", f->saved_as},
+                                   {"size", f->size <= static_cast<std::uint64_t>(INT_MAX)
+                                                ? mstch::node(static_cast<int>(f->size))
+                                                : mstch::node(std::to_string(f->size))}});
+      }
+      ctx["img_show"] = saved.empty() ? std::string() : saved.front()->url;
+      ctx["files"] = std::move(files);
+      resp.content_type = "text/html; charset=utf-8";
+      resp.body = templates_->render(route.then_template, ctx);
+      return resp;
     }
   }
   throw InternalError("unknown action");
 }
 
-Response App::dispatch(const Request& request, const RouteMatch& match, Logger& log) const noexcept {
-  bool json_route = false;
-  try {
-    switch (match.kind) {
-      case RouteMatch::Kind::kMatch: {
-        const RouteDecl& route = routes_[match.rule];
-        json_route = route.action == ActionKind::kHandler;
-        if (log.enabled(LogLevel::kDebug)) {
-          log.log(LogLevel::kDebug, tag::kRouteMatched,
-                  request.method + " " + sanitize_utf8(request.path) + " -> route " + route.methods + " " +
-                      route.pattern + " (" + route.where + ")");
-        }
-        return run_action(route, request, match, log);
+Response App::route_response(const Request& request, const RouteMatch& match, Logger& log) const {
+  switch (match.kind) {
+    case RouteMatch::Kind::kMatch: {
+      const RouteDecl& route = routes_[match.rule];
+      if (log.enabled(LogLevel::kDebug)) {
+        log.log(LogLevel::kDebug, tag::kRouteMatched,
+                request.method + " " + sanitize_utf8(request.path) + " -> route " + route.methods + " " +
+                    route.pattern + " (" + route.where + ")");
       }
-      case RouteMatch::Kind::kRedirect: {
-        Response resp;
-        resp.status = 308;
-        std::string location = request.host_url + url_quote_path(match.redirect_path);
-        if (!request.query.empty()) location += "?" + request.query;
-        resp.headers.emplace_back("Location", location);
-        resp.content_type = "text/html; charset=utf-8";
-        std::string t = html_escape(location);
-        resp.body = "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
-                    "<p>You should be redirected automatically to the target URL: <a href=\"" + t + "\">" + t +
-                    "</a>. If not, click the link.\n";
-        return resp;
-      }
-      case RouteMatch::Kind::kOptions: {
-        Response resp;
-        std::string allow;
-        for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
-        resp.headers.emplace_back("Allow", allow);
-        return resp;
-      }
-      case RouteMatch::Kind::kMethodNotAllowed: {
-        if (log.enabled(LogLevel::kInfo)) {
-          std::string allow;
-          for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
-          log.log(LogLevel::kInfo, tag::kMethodNotAllowed,
-                  "405 for " + request.method + " " + sanitize_utf8(request.path) + ": allowed " + allow);
-        }
-        Response resp = error_response(405, status_description(405), request, accepts_only_json(request), log);
-        std::string allow;
-        for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
-        resp.headers.emplace_back("Allow", allow);
-        return resp;
-      }
-      case RouteMatch::Kind::kNotFound:
-        if (log.enabled(LogLevel::kInfo)) {
-          log.log(LogLevel::kInfo, tag::kConverterRejected,
-                  "404 for " + request.method + " " + sanitize_utf8(request.path) + ": a converter rejected the value");
-        }
-        return error_response(404, status_description(404), request, accepts_only_json(request), log);
-      case RouteMatch::Kind::kNoMatch:
-        return error_response(404, status_description(404), request, accepts_only_json(request), log);
+      return run_action(route, request, match, log);
     }
-    throw InternalError("unknown match kind");
+    case RouteMatch::Kind::kRedirect: {
+      std::string location = request.host_url + url_quote_path(match.redirect_path);
+      if (!request.query.empty()) location += "?" + request.query;
+      return redirect_response(308, location);
+    }
+    case RouteMatch::Kind::kOptions: {
+      Response resp;
+      resp.headers.emplace_back("Allow", join_methods(match.allowed));
+      return resp;
+    }
+    case RouteMatch::Kind::kMethodNotAllowed: {
+      std::string allow = join_methods(match.allowed);
+      if (log.enabled(LogLevel::kInfo)) {
+        log.log(LogLevel::kInfo, tag::kMethodNotAllowed,
+                "405 for " + request.method + " " + sanitize_utf8(request.path) + ": allowed " + allow);
+      }
+      Response resp = error_response(405, status_description(405), request, accepts_only_json(request), log);
+      resp.headers.emplace_back("Allow", allow);
+      return resp;
+    }
+    case RouteMatch::Kind::kNotFound:
+      if (log.enabled(LogLevel::kInfo)) {
+        log.log(LogLevel::kInfo, tag::kConverterRejected,
+                "404 for " + request.method + " " + sanitize_utf8(request.path) + ": a converter rejected the value");
+      }
+      return error_response(404, status_description(404), request, accepts_only_json(request), log);
+    case RouteMatch::Kind::kNoMatch:
+      return error_response(404, status_description(404), request, accepts_only_json(request), log);
+  }
+  throw InternalError("unknown match kind");
+}
+
+Response App::failure(const std::exception_ptr& error, const Request& request, bool json_route,
+                      Logger& log) const noexcept {
+  bool json = json_route || accepts_only_json(request);
+  std::string where = request.method + " " + sanitize_utf8(request.path);
+  try {
+    std::rethrow_exception(error);
   } catch (const HttpError& e) {
-    bool json = json_route || accepts_only_json(request);
-    int tagno = e.status() >= 500 ? (dynamic_cast<const TemplateNotFound*>(&e) ? tag::kTemplateMissing : tag::kUnhandled)
-                                  : tag::kClientError;
-    log.log(level_for(e.status()), tagno,
-            std::to_string(e.status()) + " for " + request.method + " " + sanitize_utf8(request.path) + ": " + e.what());
+    int tagno = e.status() < 500 ? tag::kClientError
+                                 : dynamic_cast<const TemplateNotFound*>(&e) ? tag::kTemplateMissing : tag::kUnhandled;
+    log.log(level_for(e.status()), tagno, std::to_string(e.status()) + " for " + where + ": " + e.what());
     std::string msg = e.what();
     if (e.status() >= 500 && settings_.env != Env::kDevelopment) msg = status_description(e.status());
     return error_response(e.status(), msg, request, json, log);
   } catch (const std::exception& e) {
-    log.log(LogLevel::kError, tag::kUnhandled,
-            "500 for " + request.method + " " + sanitize_utf8(request.path) + ": unhandled exception: " + e.what());
+    log.log(LogLevel::kError, tag::kUnhandled, "500 for " + where + ": unhandled exception: " + e.what());
     std::string msg = settings_.env == Env::kDevelopment ? std::string("unhandled exception: ") + e.what()
                                                           : std::string(status_description(500));
-    return error_response(500, msg, request, json_route || accepts_only_json(request), log);
+    return error_response(500, msg, request, json, log);
   } catch (...) {
-    log.log(LogLevel::kError, tag::kUnhandled, "500 for " + request.method + ": unknown exception");
-    return error_response(500, status_description(500), request, json_route || accepts_only_json(request), log);
+    log.log(LogLevel::kError, tag::kUnhandled, "500 for " + where + ": unknown exception");
+    return error_response(500, status_description(500), request, json, log);
+  }
+}
+
+static bool is_json_route(const std::vector<RouteDecl>& routes, const RouteMatch& match) {
+  if (match.kind != RouteMatch::Kind::kMatch) return false;
+  const RouteDecl& r = routes[match.rule];
+  return r.action == ActionKind::kHandler || (r.action == ActionKind::kUpload && r.then_template.empty());
+}
+
+Response App::dispatch(const Request& request, const RouteMatch& match, Logger& log) const noexcept {
+  try {
+    return route_response(request, match, log);
+  } catch (...) {
+    return failure(std::current_exception(), request, is_json_route(routes_, match), log);
+  }
+}
+
+Response App::handle(Request& request, const RouteMatch& match, BodySource* body, Logger& log) const noexcept {
+  try {
+    if (match.kind == RouteMatch::Kind::kMatch) {
+      const RouteDecl& route = routes_[match.rule];
+      bool upload = route.action == ActionKind::kUpload;
+      if (upload && request.content_type() != "multipart/form-data") {
+        throw UnsupportedMediaType("this route takes a multipart/form-data upload, not '" +
+                                   (request.content_type().empty() ? std::string("no body") : request.content_type()) +
+                                   "'");
+      }
+      if (body && route.action != ActionKind::kRedirect && has_body(request)) {
+        std::unique_ptr<UploadSession> session;
+        if (upload) session = std::make_unique<UploadSession>(*upload_policies_[match.rule]);
+        read_body(request, *body, limits_, session.get(), route.target);
+        if (session) {
+          if (session->file_count() == 0) throw BadRequest("no file in form field '" + route.target + "'");
+          for (auto& f : session->commit()) request.files.push_back(std::move(f));
+        }
+      } else if (upload) {
+        throw BadRequest("no file in form field '" + route.target + "'");
+      }
+    }
+    return route_response(request, match, log);
+  } catch (...) {
+    return failure(std::current_exception(), request, is_json_route(routes_, match), log);
   }
 }
 

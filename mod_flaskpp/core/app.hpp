@@ -8,33 +8,39 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <mstch/mstch.hpp>
 
+#include "core/body.hpp"
 #include "core/config.hpp"
+#include "core/json.hpp"
 #include "core/logger.hpp"
 #include "core/request.hpp"
 #include "core/response.hpp"
 #include "core/router.hpp"
 #include "core/templates.hpp"
+#include "core/uploads.hpp"
 
 namespace flaskpp::core {
 
-enum class ActionKind { kTemplate, kRedirect, kHandler };
+enum class ActionKind { kTemplate, kRedirect, kHandler, kUpload };
 
 struct RouteDecl {
   std::string methods;      // as written: "GET", "GET,POST", "*"
   std::string pattern;      // "/users/<int:id>"
   ActionKind action = ActionKind::kTemplate;
-  std::string target;       // template name, redirect URL or handler name
+  std::string target;       // template name, redirect URL, handler name or upload field
   int redirect_code = 302;
+  std::string then_template;  // upload: render this after saving (then=template:NAME); empty = JSON
+  bool replace = false;       // upload: delete the route's previous files (replace=on)
   std::string where;        // "file:line" of the directive, for messages
 };
 
-// Parses FlaskppRoute's arguments: METHODS PATTERN ACTION [ARGS]. Validates methods, pattern,
-// action and its arguments. Throws ConfigError.
+// Parses FlaskppRoute's arguments: METHODS PATTERN ACTION [ARGS] [key=value ...]. Validates
+// methods, pattern, action and its arguments. Throws ConfigError.
 RouteDecl parse_route(const std::vector<std::string>& args);
 
 class App;
@@ -65,6 +71,11 @@ struct AppSettings {
   Config config;                               // FlaskppConfig / FlaskppConfigFile, merged
   std::string template_dir;                    // absolute; empty when not configured
   std::map<int, std::string> error_templates;  // status -> template name
+  std::string upload_dir;                      // FlaskppUploadDir (absolute); empty = unset
+  std::string upload_url;                      // URL prefix the upload dir is served under
+  std::vector<std::string> upload_allow;       // FlaskppUploadAllow, lower-case ".ext"
+  std::optional<std::size_t> max_body;         // FlaskppUploadMaxSize, bytes
+  std::optional<std::size_t> max_parts;        // FlaskppUploadMaxParts
 };
 
 class App {
@@ -73,6 +84,10 @@ class App {
   App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegistry& handlers);
 
   RouteMatch match(std::string_view path, std::string_view method) const { return router_.match(path, method); }
+  // The whole request: reads the body from `body` (when the route takes one) into `request`,
+  // saves uploads, then dispatches. Never throws.
+  Response handle(Request& request, const RouteMatch& match, BodySource* body, Logger& log) const noexcept;
+  // Dispatch of a request whose body (if any) is already in `request`. Never throws.
   Response dispatch(const Request& request, const RouteMatch& match, Logger& log) const noexcept;
   // An error response as HTML (custom template if configured) or JSON. Never throws.
   Response error_response(int status, const std::string& message, const Request& request, bool json,
@@ -81,8 +96,9 @@ class App {
   // The context every template gets: params at the top level, args, config, request, env.
   mstch::map template_context(const Request& request, const Params& params) const;
   std::string json_mimetype() const { return json_mimetype_; }
-  // Largest request body accepted (MAX_CONTENT_LENGTH, default 16 MiB), in bytes.
-  std::size_t max_body() const { return max_body_; }
+  // Largest request body accepted (FlaskppUploadMaxSize, else MAX_CONTENT_LENGTH, else 16 MiB).
+  std::size_t max_body() const { return limits_.max_body; }
+  std::size_t json_max_depth() const { return json_max_depth_; }
   Env env() const { return settings_.env; }
   const Config& config() const { return settings_.config; }
   const RouteDecl& route(std::size_t i) const { return routes_[i]; }
@@ -96,6 +112,8 @@ class App {
 
  private:
   Response run_action(const RouteDecl& route, const Request& request, const RouteMatch& match, Logger& log) const;
+  Response route_response(const Request& request, const RouteMatch& match, Logger& log) const;
+  Response failure(const std::exception_ptr& error, const Request& request, bool json_route, Logger& log) const noexcept;
 
   AppSettings settings_;
   std::vector<RouteDecl> routes_;
@@ -105,7 +123,9 @@ class App {
   std::unique_ptr<TemplateStore> templates_;
   mstch::node config_view_;
   std::string json_mimetype_;
-  std::size_t max_body_ = 16u << 20;
+  BodyLimits limits_;
+  std::size_t json_max_depth_ = kDefaultJsonMaxDepth;
+  std::vector<std::unique_ptr<UploadPolicy>> upload_policies_;  // parallel to routes_
   std::vector<std::string> warnings_;
 };
 

@@ -52,6 +52,22 @@ rapidjson::Document parse_config_value(std::string_view text) {
   return doc;
 }
 
+std::size_t parse_size(std::string_view text) {
+  std::string t(text);
+  std::size_t mult = 1;
+  if (!t.empty()) {
+    char unit = static_cast<char>(std::toupper(static_cast<unsigned char>(t.back())));
+    if (unit == 'K' || unit == 'M' || unit == 'G') {
+      mult = unit == 'K' ? (1ull << 10) : unit == 'M' ? (1ull << 20) : (1ull << 30);
+      t.pop_back();
+    }
+  }
+  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos || t.size() > 15) {
+    throw ConfigError("size '" + std::string(text) + "' must be a number of bytes, optionally with K, M or G");
+  }
+  return static_cast<std::size_t>(std::stoull(t)) * mult;
+}
+
 rapidjson::Document load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("cannot read config file '" + path + "'");
@@ -64,6 +80,10 @@ rapidjson::Document load_config_file(const std::string& path) {
   if (doc.HasParseError()) {
     throw ConfigError("invalid JSON in config file '" + path + "' at offset " +
                       std::to_string(doc.GetErrorOffset()) + ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  // RapidJSON stops at a NUL byte as if the input ended there; the rest would be silently ignored.
+  if (auto nul = text.find('\0'); nul != std::string::npos) {
+    throw ConfigError("invalid JSON in config file '" + path + "' at offset " + std::to_string(nul) + ": NUL byte");
   }
   if (!doc.IsObject()) throw ConfigError("config file '" + path + "' must hold a JSON object");
   for (const auto& m : doc.GetObject()) {

@@ -2,6 +2,7 @@
 // startup from FlaskppConfig / FlaskppConfigFile / FlaskppEnv and read-only afterwards.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,9 @@ bool is_valid_key(std::string_view key);
 // The value of `FlaskppConfig KEY VALUE`: a JSON literal (true, 12, 1.5, "text", [..], {..}) when
 // it parses as one, Python's True/False/None, otherwise the text itself as a string.
 rapidjson::Document parse_config_value(std::string_view text);
+
+// "16M", "500K", "2G", "1048576" -> bytes (K/M/G are powers of 1024). Throws ConfigError.
+std::size_t parse_size(std::string_view text);
 
 // Reads a JSON object from a file. Throws ConfigError: unreadable file, invalid JSON (with
 // offset), or a top-level value that is not an object.

@@ -15,12 +15,31 @@ Response json_response(const App& app, std::string body) {
   return r;
 }
 
+// {key: [values...]}: keys in order of first arrival, values in arrival order.
+void write_grouped(JsonWriter& w, const StringPairs& pairs) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::string>> grouped;
+  for (const auto& [k, v] : pairs) {
+    auto& slot = grouped[k];
+    if (slot.empty()) order.push_back(k);
+    slot.push_back(v);
+  }
+  w.StartObject();
+  for (const auto& k : order) {
+    write_string(w, k);
+    w.StartArray();
+    for (const auto& v : grouped[k]) write_string(w, v);
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
 Response echo(const HandlerContext& ctx) {
   const Request& req = ctx.request;
   // Parse first: a bad body is a 400 before anything is written.
   rapidjson::Document body;
   bool has_json = is_json_media_type(req.content_type());
-  if (has_json) body = parse_json_body(req.body);
+  if (has_json) body = parse_json_body(req.body, ctx.app.json_max_depth());
 
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -39,21 +58,32 @@ Response echo(const HandlerContext& ctx) {
   }
   w.EndObject();
   w.Key("args");
+  write_grouped(w, parse_query(req.query));
+  w.Key("form");
+  write_grouped(w, req.form);
+  w.Key("files");
   w.StartObject();
   {
-    // Arrays of strings, keys in order of first arrival, values in arrival order.
-    auto pairs = parse_query(req.query);
     std::vector<std::string> order;
-    std::map<std::string, std::vector<std::string>> grouped;
-    for (auto& [k, v] : pairs) {
-      auto& slot = grouped[k];
-      if (slot.empty()) order.push_back(k);
-      slot.push_back(v);
+    std::map<std::string, std::vector<const FileInfo*>> grouped;
+    for (const auto& f : req.files) {
+      auto& slot = grouped[f.field];
+      if (slot.empty()) order.push_back(f.field);
+      slot.push_back(&f);
     }
     for (const auto& k : order) {
       write_string(w, k);
       w.StartArray();
-      for (const auto& v : grouped[k]) write_string(w, v);
+      for (const FileInfo* f : grouped[k]) {
+        w.StartObject();
+        w.Key("filename");
+        write_string(w, f->filename);
+        w.Key("content_type");
+        write_string(w, f->content_type);
+        w.Key("size");
+        w.Uint64(f->size);
+        w.EndObject();
+      }
       w.EndArray();
     }
   }

@@ -297,7 +297,7 @@ void MultipartParser::parse_headers(std::string_view block) {
 
 void MultipartParser::finish() {
   if (state_ == State::kDone) return;
-  if (in_part_ && !skipping_) sink_.on_part_end();
+  // A part still open is not ended: its data is incomplete, and the caller discards it.
   in_part_ = false;
   if (parts_ == 0 && state_ == State::kPreamble) {
     throw MultipartError(MultipartError::Kind::kTruncated, "multipart body holds no delimiter for its boundary");

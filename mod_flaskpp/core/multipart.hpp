@@ -54,7 +54,7 @@ class MultipartParser {
   // Throws MultipartError. After the closing delimiter, further input (epilogue) is ignored.
   void feed(std::string_view chunk);
   // Call at the end of the body. Throws MultipartError(kTruncated) unless the closing delimiter
-  // was seen (a part still open is ended first, so the sink can discard it).
+  // was seen; a part still open then gets no on_part_end (its data is incomplete).
   void finish();
   bool done() const { return state_ == State::kDone; }
   std::size_t parts() const { return parts_; }

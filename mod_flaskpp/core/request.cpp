@@ -41,6 +41,27 @@ std::string Request::url() const {
   return u;
 }
 
+StringPairs Request::cookies() const {
+  StringPairs out;
+  for (const auto& [name, value] : headers) {
+    if (name != "cookie") continue;
+    std::string_view rest(value);
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      std::string_view item = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      auto eq = item.find('=');
+      if (eq == std::string_view::npos || eq == 0) continue;
+      std::string_view v = item.substr(eq + 1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      out.emplace_back(std::string(item.substr(0, eq)), std::string(v));
+    }
+  }
+  return out;
+}
+
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

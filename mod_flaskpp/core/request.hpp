@@ -1,6 +1,7 @@
 // Plain value types for one request. They own their data: nothing points into Apache memory.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -10,6 +11,16 @@ namespace flaskpp::core {
 
 using StringPairs = std::vector<std::pair<std::string, std::string>>;
 
+// A file part of a multipart body.
+struct FileInfo {
+  std::string field;         // form field name
+  std::string filename;      // as sent by the client (unsafe: never used as a path)
+  std::string content_type;  // as sent by the client
+  std::uint64_t size = 0;    // bytes
+  std::string saved_as;      // upload action: the file name it was saved under
+  std::string url;           // upload action: where it is served
+};
+
 struct Request {
   std::string method;        // as sent: "GET", "HEAD", ...
   std::string path;          // percent-decoded, normalised path (Apache's r->uri)
@@ -17,12 +28,15 @@ struct Request {
   std::string host_url;      // "http://127.0.0.1:8080" (scheme, host, port)
   std::string remote_addr;   // client address as Apache sees it (mod_remoteip aware)
   StringPairs headers;       // names lower-cased, in arrival order
-  std::string body;
+  std::string body;          // buffered body (JSON, urlencoded, other); empty for multipart
+  StringPairs form;          // urlencoded or multipart fields, in arrival order
+  std::vector<FileInfo> files;  // multipart file parts
 
   // First value of a header (name in lower case), or nullptr.
   const std::string* header(std::string_view lower_name) const;
   std::string content_type() const;  // media type only, lower-cased, no parameters
   std::string url() const;           // host_url + quoted path + ?query
+  StringPairs cookies() const;       // from the Cookie header(s), in order
 };
 
 // Query-string parsing as Werkzeug does it: '&'-separated, '+' is a space, %XX decoded;

@@ -30,6 +30,12 @@ extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_
     merged->env = add->env ? add->env : base->env;
     merged->error_templates = base->error_templates;
     for (const auto& [code, name] : add->error_templates) merged->error_templates[code] = name;
+    bool add_dir = !add->upload_dir.empty();
+    merged->upload_dir = add_dir ? add->upload_dir : base->upload_dir;
+    merged->upload_url = add_dir ? add->upload_url : base->upload_url;
+    merged->upload_allow = add->upload_allow.empty() ? base->upload_allow : add->upload_allow;
+    merged->max_body = add->max_body ? add->max_body : base->max_body;
+    merged->max_parts = add->max_parts ? add->max_parts : base->max_parts;
     return merged;
   } catch (...) {
     return nullptr;
@@ -50,6 +56,11 @@ core::AppSettings settings_from(const ServerConfig& cfg) {
   }
   settings.template_dir = cfg.template_dir;
   settings.error_templates = cfg.error_templates;
+  settings.upload_dir = cfg.upload_dir;
+  settings.upload_url = cfg.upload_url;
+  settings.upload_allow = cfg.upload_allow;
+  settings.max_body = cfg.max_body;
+  settings.max_parts = cfg.max_parts;
   return settings;
 }
 

@@ -27,6 +27,11 @@ struct ServerConfig {
   std::vector<ConfigItem> config_items;       // in order; later items win
   std::optional<core::Env> env;               // unset: production
   std::map<int, std::string> error_templates; // status -> template name
+  std::string upload_dir;                     // FlaskppUploadDir, absolute; empty = unset
+  std::string upload_url;                     // its URL prefix (second argument)
+  std::vector<std::string> upload_allow;      // FlaskppUploadAllow, lower-case ".ext"
+  std::optional<std::size_t> max_body;        // FlaskppUploadMaxSize, bytes
+  std::optional<std::size_t> max_parts;       // FlaskppUploadMaxParts
   // Built in check_config from the fields above; read-only afterwards, shared by all threads.
   std::shared_ptr<const core::App> app;
 };

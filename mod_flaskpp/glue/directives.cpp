@@ -17,6 +17,17 @@ namespace {
 
 ServerConfig& cfg_of(cmd_parms* cmd) { return *flaskpp::glue::server_config(cmd->server); }
 
+// An existing directory, relative paths taken from ServerRoot.
+std::string existing_dir(cmd_parms* cmd, const char* dir, const char* what) {
+  const char* path = ap_server_root_relative(cmd->pool, dir);
+  if (!path) throw core::ConfigError(std::string("invalid path '") + dir + "'");
+  apr_finfo_t finfo;
+  if (apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS || finfo.filetype != APR_DIR) {
+    throw core::ConfigError(std::string(what) + " '" + path + "' does not exist or is not a directory");
+  }
+  return path;
+}
+
 std::string where(cmd_parms* cmd) {
   if (!cmd->directive) return "?";
   return std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
@@ -37,13 +48,7 @@ extern "C" const char* fpp_set_route(cmd_parms* cmd, void*, int argc, char* cons
 
 extern "C" const char* fpp_set_template_dir(cmd_parms* cmd, void*, const char* dir) noexcept {
   return guard_directive(cmd, [&]() -> const char* {
-    const char* path = ap_server_root_relative(cmd->pool, dir);
-    if (!path) throw core::ConfigError(std::string("invalid path '") + dir + "'");
-    apr_finfo_t finfo;
-    if (apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS || finfo.filetype != APR_DIR) {
-      throw core::ConfigError(std::string("template directory '") + path + "' does not exist or is not a directory");
-    }
-    cfg_of(cmd).template_dir = path;
+    cfg_of(cmd).template_dir = existing_dir(cmd, dir, "template directory");
     return nullptr;
   });
 }
@@ -94,6 +99,49 @@ extern "C" const char* fpp_set_error_template(cmd_parms* cmd, void*, const char*
       throw core::ConfigError(std::string("template name '") + name + "' must be relative, without '..'");
     }
     cfg_of(cmd).error_templates[static_cast<int>(status)] = name;
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_upload_dir(cmd_parms* cmd, void*, const char* dir, const char* url) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    std::string prefix = url ? url : "";
+    if (!prefix.empty() && prefix.front() != '/') {
+      throw core::ConfigError("URL prefix '" + prefix + "' must start with '/', e.g. /static/img");
+    }
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    ServerConfig& cfg = cfg_of(cmd);
+    cfg.upload_dir = existing_dir(cmd, dir, "upload directory");
+    cfg.upload_url = prefix == "/" ? "" : prefix;
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_upload_allow(cmd_parms* cmd, void*, const char* ext) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    std::string e = core::to_lower(ext);
+    bool ok = e.size() >= 2 && e[0] == '.' && e.find_first_of("/\\ .", 1) == std::string::npos;
+    if (!ok) throw core::ConfigError("extension '" + std::string(ext) + "' must look like .png");
+    cfg_of(cmd).upload_allow.push_back(e);
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_upload_max_size(cmd_parms* cmd, void*, const char* size) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    cfg_of(cmd).max_body = core::parse_size(size);
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_upload_max_parts(cmd_parms* cmd, void*, const char* count) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    char* end = nullptr;
+    long n = std::strtol(count, &end, 10);
+    if (!end || *end || n < 1 || n > 1000000) {
+      throw core::ConfigError(std::string("'") + count + "' must be a number of parts from 1 to 1000000");
+    }
+    cfg_of(cmd).max_parts = static_cast<std::size_t>(n);
     return nullptr;
   });
 }

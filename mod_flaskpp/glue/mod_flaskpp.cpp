@@ -27,6 +27,14 @@ const command_rec fpp_commands[] = {
     AP_INIT_TAKE1(d::kEnv, as_cmd(fpp_set_env), nullptr, RSRC_CONF, "development or production (default)"),
     AP_INIT_TAKE2(d::kErrorTemplate, as_cmd(fpp_set_error_template), nullptr, RSRC_CONF,
                   "CODE TEMPLATE: custom error page for an HTTP status"),
+    AP_INIT_TAKE12(d::kUploadDir, as_cmd(fpp_set_upload_dir), nullptr, RSRC_CONF,
+                   "DIR [URL]: where upload actions save files, and the URL prefix they are served under"),
+    AP_INIT_ITERATE(d::kUploadAllow, as_cmd(fpp_set_upload_allow), nullptr, RSRC_CONF,
+                    ".ext ...: file extensions upload actions accept (content checked too)"),
+    AP_INIT_TAKE1(d::kUploadMaxSize, as_cmd(fpp_set_upload_max_size), nullptr, RSRC_CONF,
+                  "largest request body, e.g. 16M (default: MAX_CONTENT_LENGTH, else 16M)"),
+    AP_INIT_TAKE1(d::kUploadMaxParts, as_cmd(fpp_set_upload_max_parts), nullptr, RSRC_CONF,
+                  "most parts in a multipart body (default 1000)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept { flaskpp::adapter::register_hooks(); }

@@ -150,7 +150,7 @@ TEST_F(Http, EchoReturnsExactlyTheSpecifiedKeysWithTypedParams) {
   ASSERT_TRUE(d.IsObject());
   std::vector<std::string> keys;
   for (const auto& m : d.GetObject()) keys.emplace_back(m.name.GetString());
-  EXPECT_EQ(keys, (std::vector<std::string>{"method", "path", "params", "args", "headers", "json"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"method", "path", "params", "args", "form", "files", "headers", "json"}));
   EXPECT_STREQ(d["method"].GetString(), "GET");
   EXPECT_STREQ(d["path"].GetString(), "/t/users/7");
   ASSERT_TRUE(d["params"]["id"].IsInt());

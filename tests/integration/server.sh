@@ -34,7 +34,10 @@ start)
   # The development vhost gets the demo templates plus its own (which the tests rewrite).
   cp -r "$SRC/templates" "$ROOT/dev-templates"
   cp -r "$SRC/tests/integration/dev-templates/." "$ROOT/dev-templates/"
+  mkdir -p "$ROOT/dev-uploads"
   chmod -R a+rX "$ROOT"
+  # Upload directories belong to the user Apache's children run as.
+  chown www-data:www-data "$ROOT/htdocs/static/img" "$ROOT/dev-uploads"
   MODULES_DIR=$(apxs -q LIBEXECDIR)
   for attempt in 1 2 3 4 5; do
     PORT=$(free_port)
