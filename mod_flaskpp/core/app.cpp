@@ -16,10 +16,21 @@ mstch::node param_node(const ParamValue& v) {
   switch (v.kind) {
     case ConverterKind::kInt:
       if (v.int_value >= INT_MIN && v.int_value <= INT_MAX) return static_cast<int>(v.int_value);
-      return static_cast<double>(v.int_value);
-    case ConverterKind::kFloat: return v.float_value;
-    default: return v.text;
+      return std::to_string(v.int_value);  // mstch has no 64-bit int and prints doubles as 1e+10
+    default:
+      return v.text;  // floats too: mstch would print 6 significant digits; the URL's digits are exact
   }
+}
+
+// The q parameter of an Accept item's parameters (";q=0.5;level=1"), 1 when absent.
+double quality(const std::string& params) {
+  std::size_t pos = 0;
+  while ((pos = params.find(';', pos)) != std::string::npos) {
+    ++pos;
+    while (pos < params.size() && (params[pos] == ' ' || params[pos] == '\t')) ++pos;
+    if (params.compare(pos, 2, "q=") == 0) return std::strtod(params.c_str() + pos + 2, nullptr);
+  }
+  return 1;
 }
 
 LogLevel level_for(int status) { return status >= 500 ? LogLevel::kError : LogLevel::kInfo; }
@@ -235,8 +246,7 @@ bool App::accepts_only_json(const Request& request) {
     item = item.substr(0, semi);
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
-    bool refused = params.find("q=0") != std::string::npos && params.find("q=0.") == std::string::npos;
-    if (refused) continue;
+    if (quality(params) <= 0) continue;  // q=0: not acceptable
     if (is_json_media_type(item)) json = true;
     if (item == "text/html" || item == "*/*" || item == "text/*" || item == "application/xhtml+xml") html = true;
   }
@@ -333,6 +343,12 @@ Response App::run_action(const RouteDecl& route, const Request& request, const R
   throw InternalError("unknown action");
 }
 
+static bool is_json_route(const std::vector<RouteDecl>& routes, const RouteMatch& match) {
+  if (match.kind != RouteMatch::Kind::kMatch && match.kind != RouteMatch::Kind::kNotFound) return false;
+  const RouteDecl& r = routes[match.rule];
+  return r.action == ActionKind::kHandler || (r.action == ActionKind::kUpload && r.then_template.empty());
+}
+
 Response App::route_response(const Request& request, const RouteMatch& match, Logger& log) const {
   switch (match.kind) {
     case RouteMatch::Kind::kMatch: {
@@ -369,7 +385,8 @@ Response App::route_response(const Request& request, const RouteMatch& match, Lo
         log.log(LogLevel::kInfo, tag::kConverterRejected,
                 "404 for " + request.method + " " + sanitize_utf8(request.path) + ": a converter rejected the value");
       }
-      return error_response(404, status_description(404), request, accepts_only_json(request), log);
+      return error_response(404, status_description(404), request,
+                            is_json_route(routes_, match) || accepts_only_json(request), log);
     case RouteMatch::Kind::kNoMatch:
       return error_response(404, status_description(404), request, accepts_only_json(request), log);
   }
@@ -398,12 +415,6 @@ Response App::failure(const std::exception_ptr& error, const Request& request, b
     log.log(LogLevel::kError, tag::kUnhandled, "500 for " + where + ": unknown exception");
     return error_response(500, status_description(500), request, json, log);
   }
-}
-
-static bool is_json_route(const std::vector<RouteDecl>& routes, const RouteMatch& match) {
-  if (match.kind != RouteMatch::Kind::kMatch) return false;
-  const RouteDecl& r = routes[match.rule];
-  return r.action == ActionKind::kHandler || (r.action == ActionKind::kUpload && r.then_template.empty());
 }
 
 Response App::dispatch(const Request& request, const RouteMatch& match, Logger& log) const noexcept {

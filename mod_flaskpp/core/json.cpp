@@ -37,10 +37,48 @@ std::size_t nesting_exceeds(std::string_view body, std::size_t max_depth) {
   return 0;
 }
 
+int hex4(std::string_view s, std::size_t at) {
+  if (at + 4 > s.size()) return -1;
+  int v = 0;
+  for (std::size_t k = at; k < at + 4; ++k) {
+    char c = s[k];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+// Offset + 1 of a \uDC00-\uDFFF escape that does not follow a high-surrogate escape, or 0.
+// RapidJSON rejects a lone high surrogate but encodes a lone low one as bytes that are not UTF-8,
+// which would then be echoed as invalid JSON.
+std::size_t lone_low_surrogate(std::string_view body) {
+  bool in_string = false;
+  std::size_t after_high = std::string_view::npos;  // offset just past a \uD800-\uDBFF escape
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (!in_string) {
+      if (c == '"') in_string = true;
+      continue;
+    }
+    if (c == '"') {
+      in_string = false;
+    } else if (c == '\\' && i + 1 < body.size()) {
+      if (body[i + 1] == 'u') {
+        int cp = hex4(body, i + 2);
+        if (cp >= 0xDC00 && cp <= 0xDFFF && after_high != i) return i + 1;
+        if (cp >= 0xD800 && cp <= 0xDBFF) after_high = i + 6;
+      }
+      ++i;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 rapidjson::Document parse_json_body(std::string_view body, std::size_t max_depth) {
-  if (body.empty()) throw BadRequest("empty body: JSON expected");
+  if (body.empty()) throw BadRequest("invalid JSON at offset 0: empty body, JSON expected");
   if (std::size_t at = nesting_exceeds(body, max_depth)) {
     throw BadRequest("invalid JSON at offset " + std::to_string(at - 1) + ": nesting deeper than " +
                      std::to_string(max_depth));
@@ -53,6 +91,13 @@ rapidjson::Document parse_json_body(std::string_view body, std::size_t max_depth
     throw BadRequest("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
                      rapidjson::GetParseError_En(doc.GetParseError()));
   }
+  // RapidJSON takes a NUL byte for the end of input, so "{}\0junk" parses; NUL is never valid JSON.
+  if (std::size_t nul = body.find('\0'); nul != std::string_view::npos) {
+    throw BadRequest("invalid JSON at offset " + std::to_string(nul) + ": NUL byte");
+  }
+  if (std::size_t at = lone_low_surrogate(body)) {
+    throw BadRequest("invalid JSON at offset " + std::to_string(at - 1) + ": unpaired UTF-16 low surrogate escape");
+  }
   return doc;
 }
 
@@ -64,7 +109,9 @@ mstch::node to_mstch(const rapidjson::Value& v) {
     case rapidjson::kStringType: return std::string(v.GetString(), v.GetStringLength());
     case rapidjson::kNumberType:
       if (v.IsInt()) return v.GetInt();
-      if (v.IsInt64() || v.IsUint64()) return static_cast<double>(v.IsInt64() ? v.GetInt64() : v.GetUint64());
+      // mstch has no 64-bit integer and prints doubles with 6 digits ("1e+10"): keep the digits.
+      if (v.IsInt64()) return std::to_string(v.GetInt64());
+      if (v.IsUint64()) return std::to_string(v.GetUint64());
       return v.GetDouble();
     case rapidjson::kArrayType: {
       mstch::array a;

@@ -20,7 +20,7 @@ bool is_json_media_type(std::string_view media_type);
 // empty body, NaN/Infinity, invalid UTF-8, trailing data and nesting deeper than max_depth.
 rapidjson::Document parse_json_body(std::string_view body, std::size_t max_depth = kDefaultJsonMaxDepth);
 
-// Converts a JSON value to an mstch node (integers that fit become int, others double).
+// Converts a JSON value to an mstch node (integers that fit become int, larger ones decimal strings).
 mstch::node to_mstch(const rapidjson::Value& v);
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;

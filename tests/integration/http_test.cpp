@@ -396,11 +396,15 @@ TEST_F(Http, UnroutedPathsFallThroughToApacheStaticFiles) {
 }
 
 TEST_F(Http, CustomErrorTemplateServesApacheOwn404s) {
-  for (const char* path : {"/no/such/page", "/static/css/missing.css", "/t/num/0"}) {
+  for (const char* path : {"/no/such/page", "/static/css/missing.css", "/t/page-num/0"}) {
     Reply r = get(path);
     EXPECT_EQ(r.status, 404) << path;
     EXPECT_NE(r.body.find("<h1 class=\"error-code\">404 Not Found</h1>"), std::string::npos) << path << r.body;
   }
+  // A handler (JSON) route answers its converter 404 in JSON.
+  Reply json = get("/t/num/0");
+  EXPECT_EQ(json.status, 404);
+  EXPECT_EQ(parse(json.body)["error"]["code"].GetInt(), 404);
   // The internal error path is not reachable from outside.
   EXPECT_EQ(get("/.flaskpp-error/404").status, 404);
 }
