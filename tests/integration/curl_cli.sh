@@ -49,5 +49,23 @@ check "static JS status" "$out" " 200"
 out=$(curl -s -w ' %{http_code}' -H 'Accept: application/json' "$B/hello/x" -X PATCH)
 check "405 JSON for a JSON client" "$out" '{"error":{"code":405,'
 
+# Seed 16.6 with curl -F: the demo's upload form (replace=on, several files).
+img=$(mktemp)
+printf '\x89PNG\r\n\x1a\n' > "$img"
+head -c 3000 /dev/urandom >> "$img"
+out=$(curl -s -F "image_upload=@$img;filename=seed.png" "$B/upload")
+check "demo upload shows the thumbnail" "$out" 'class="img-thumbnail" src="/static/img/seed_'
+first=$(printf '%s' "$out" | grep -o 'src="/static/img/[^"]*"' | head -n1 | cut -d'"' -f2)
+out=$(curl -s -o /dev/null -w '%{http_code}' "$B$first")
+check "the upload is served by Apache" "$out" "200"
+out=$(curl -s -F "image_upload=@$img;filename=again.png" -F "image_upload=@$img;filename=again2.png" "$B/upload")
+n=$(printf '%s' "$out" | grep -c 'class="img-thumbnail"')
+check "two files in one request" "$n" "2"
+out=$(curl -s -o /dev/null -w '%{http_code}' "$B$first")
+check "replace=on deleted the previous upload" "$out" "404"
+out=$(curl -s -w ' %{http_code}' -F "image_upload=@$img;filename=script.php" "$B/upload")
+check "refused extension" "$out" " 415"
+rm -f "$img"
+
 echo "curl CLI: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -238,6 +238,13 @@ TEST_F(Upload, OversizedBodiesAre413AndLeaveNothing) {
   EXPECT_FALSE(has_temp_files(img_dir()));
 }
 
+TEST_F(Upload, ApacheLimitRequestBodyIs413Too) {
+  std::string body = "{\"pad\": \"" + std::string(1000, 'x') + "\"}";
+  EXPECT_EQ(post("/t/limited", "application/json", body).status, 413);
+  EXPECT_EQ(post("/t/limited", "application/json", body, 0, true).status, 413);
+  EXPECT_EQ(post("/t/limited", "application/json", "{\"small\": 1}").status, 200);
+}
+
 TEST_F(Upload, TooManyPartsIs413) {
   std::vector<Part> parts;
   for (int i = 0; i < 1001; ++i) parts.push_back({"f" + std::to_string(i), std::nullopt, "x"});
