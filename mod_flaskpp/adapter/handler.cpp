@@ -79,6 +79,17 @@ extern "C" int fpp_fixups(request_rec* r) noexcept {
   return DECLINED;
 }
 
+// The whole answer to a claimed request, from either the handler or the quick handler.
+int serve(request_rec* r, const core::App& app, const core::RouteMatch& match) {
+  RequestLogSink log(r);
+  core::Request req = read_request_head(r);
+  ApacheBodySource body(r);
+  core::Response resp = app.handle(req, match, &body, log);
+  // A body we did not read to its end is not worth draining: close the connection instead.
+  if (core::has_body(req) && !body.finished()) r->connection->keepalive = AP_CONN_CLOSE;
+  return write_response(r, resp);
+}
+
 extern "C" int fpp_handler(request_rec* r) noexcept {
   return guard_hook(r, r->server, [r]() -> int {
     if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) return DECLINED;
@@ -86,19 +97,39 @@ extern "C" int fpp_handler(request_rec* r) noexcept {
     glue::ServerConfig* cfg = glue::server_config(r->server);
     if (!st || !cfg || !cfg->app) return DECLINED;
     const core::App& app = *cfg->app;
-    RequestLogSink log(r);
-    core::Request req = read_request_head(r);
-
     if (st->error_status) {
+      RequestLogSink log(r);
+      core::Request req = read_request_head(r);
       return write_response(r, app.error_response(st->error_status, core::status_description(st->error_status), req,
                                                   core::App::accepts_only_json(req), log));
     }
+    return serve(r, app, st->match);
+  });
+}
 
-    ApacheBodySource body(r);
-    core::Response resp = app.handle(req, st->match, &body, log);
-    // A body we did not read to its end is not worth draining: close the connection instead.
-    if (core::has_body(req) && !body.finished()) r->connection->keepalive = AP_CONN_CLOSE;
-    return write_response(r, resp);
+// FlaskppQuickHandler On: answer matched routes before Apache's request phases (translate,
+// map_to_storage, <Location>/<Directory> walks, access checks, type checking, fixups), as
+// mod_cache's CacheQuickHandler does. The path is normalised here the way those phases would:
+// dot segments and repeated slashes removed, %XX decoded; %2F and %00 are left to Apache (decline).
+extern "C" int fpp_quick_handler(request_rec* r, int lookup_uri) noexcept {
+  return guard_hook(r, r->server, [r, lookup_uri]() -> int {
+    if (lookup_uri || r->main || r->proxyreq || !r->parsed_uri.path || r->parsed_uri.path[0] != '/') return DECLINED;
+    glue::ServerConfig* cfg = glue::server_config(r->server);
+    if (!cfg || !cfg->app || !cfg->quick_handler.value_or(false)) return DECLINED;
+    char* path = apr_pstrdup(r->pool, r->parsed_uri.path);
+    if (!ap_normalize_path(path, AP_NORMALIZE_NOT_ABOVE_ROOT | AP_NORMALIZE_DECODE_UNRESERVED |
+                                     AP_NORMALIZE_MERGE_SLASHES)) {
+      return DECLINED;
+    }
+    if (ap_unescape_url(path) != OK) return DECLINED;
+    ap_getparents(path);
+    ap_no2slash(path);
+    const core::App& app = *cfg->app;
+    core::RouteMatch match = app.match(path, r->method);
+    if (match.kind == core::RouteMatch::Kind::kNoMatch) return DECLINED;
+    r->uri = path;
+    r->handler = kHandlerName;
+    return serve(r, app, match);
   });
 }
 
@@ -142,6 +173,7 @@ extern "C" int fpp_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec
 void register_hooks() {
   ap_hook_check_config(fpp_check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_config(fpp_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_quick_handler(fpp_quick_handler, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_map_to_storage(fpp_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_fixups(fpp_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
   ap_hook_handler(fpp_handler, nullptr, nullptr, APR_HOOK_MIDDLE);

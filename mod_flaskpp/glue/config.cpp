@@ -36,6 +36,7 @@ extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_
     merged->upload_allow = add->upload_allow.empty() ? base->upload_allow : add->upload_allow;
     merged->max_body = add->max_body ? add->max_body : base->max_body;
     merged->max_parts = add->max_parts ? add->max_parts : base->max_parts;
+    merged->quick_handler = add->quick_handler ? add->quick_handler : base->quick_handler;
     return merged;
   } catch (...) {
     return nullptr;

@@ -32,6 +32,7 @@ struct ServerConfig {
   std::vector<std::string> upload_allow;      // FlaskppUploadAllow, lower-case ".ext"
   std::optional<std::size_t> max_body;        // FlaskppUploadMaxSize, bytes
   std::optional<std::size_t> max_parts;       // FlaskppUploadMaxParts
+  std::optional<bool> quick_handler;          // FlaskppQuickHandler; unset: Off
   // Built in check_config from the fields above; read-only afterwards, shared by all threads.
   std::shared_ptr<const core::App> app;
 };

@@ -145,3 +145,10 @@ extern "C" const char* fpp_set_upload_max_parts(cmd_parms* cmd, void*, const cha
     return nullptr;
   });
 }
+
+extern "C" const char* fpp_set_quick_handler(cmd_parms* cmd, void*, int on) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    cfg_of(cmd).quick_handler = on != 0;
+    return nullptr;
+  });
+}

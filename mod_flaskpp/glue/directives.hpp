@@ -14,6 +14,7 @@ constexpr const char* kUploadDir = "FlaskppUploadDir";
 constexpr const char* kUploadAllow = "FlaskppUploadAllow";
 constexpr const char* kUploadMaxSize = "FlaskppUploadMaxSize";
 constexpr const char* kUploadMaxParts = "FlaskppUploadMaxParts";
+constexpr const char* kQuickHandler = "FlaskppQuickHandler";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {
@@ -27,4 +28,5 @@ const char* fpp_set_upload_dir(cmd_parms* cmd, void* dcfg, const char* dir, cons
 const char* fpp_set_upload_allow(cmd_parms* cmd, void* dcfg, const char* ext) noexcept;
 const char* fpp_set_upload_max_size(cmd_parms* cmd, void* dcfg, const char* size) noexcept;
 const char* fpp_set_upload_max_parts(cmd_parms* cmd, void* dcfg, const char* count) noexcept;
+const char* fpp_set_quick_handler(cmd_parms* cmd, void* dcfg, int on) noexcept;
 }

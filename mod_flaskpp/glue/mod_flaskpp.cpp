@@ -35,6 +35,8 @@ const command_rec fpp_commands[] = {
                   "largest request body, e.g. 16M (default: MAX_CONTENT_LENGTH, else 16M)"),
     AP_INIT_TAKE1(d::kUploadMaxParts, as_cmd(fpp_set_upload_max_parts), nullptr, RSRC_CONF,
                   "most parts in a multipart body (default 1000)"),
+    AP_INIT_FLAG(d::kQuickHandler, as_cmd(fpp_set_quick_handler), nullptr, RSRC_CONF,
+                 "On: answer routes from the quick handler, skipping Apache's access checks (default Off)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept { flaskpp::adapter::register_hooks(); }

@@ -21,6 +21,7 @@ struct Instance {
   std::string root;
   int port = 0;
   int dev_port = 0;
+  int quick_port = 0;
 };
 
 const Instance& instance() {
@@ -36,6 +37,7 @@ const Instance& instance() {
       if (k == "ROOT") i.root = v;
       if (k == "PORT") i.port = std::atoi(v.c_str());
       if (k == "DEV_PORT") i.dev_port = std::atoi(v.c_str());
+      if (k == "QUICK_PORT") i.quick_port = std::atoi(v.c_str());
     }
     return i;
   }();
@@ -419,6 +421,36 @@ TEST_F(Http, JsonOnlyClientsGetJsonErrors) {
 }
 
 TEST_F(Http, LocationRequireAppliesToRoutes) {
+  EXPECT_EQ(get("/private/thing").status, 403);
+}
+
+// --- FlaskppQuickHandler On -----------------------------------------------------------------
+
+TEST_F(Http, QuickHandlerAnswersRoutesAndDeclinesTheRest) {
+  int q = instance().quick_port;
+  ASSERT_GT(q, 0);
+  EXPECT_EQ(http("GET", "/health", {}, nullptr, q).body, "{\"status\":\"ok\"}\n");
+  Reply page = http("GET", "/hello/World?greeting=Hi", {}, nullptr, q);
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("Hi, World!"), std::string::npos);
+  // The path is normalised as Apache's phases would: dot segments, repeated slashes, %XX.
+  Reply odd = http("GET", "/t/./users/../users//%37", {}, nullptr, q);
+  EXPECT_EQ(odd.status, 200);
+  EXPECT_STREQ(parse(odd.body)["path"].GetString(), "/t/users/7");
+  EXPECT_EQ(parse(odd.body)["params"]["id"].GetInt(), 7);
+  EXPECT_EQ(http("DELETE", "/hello/x", {}, nullptr, q).header("allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(http("GET", "/about", {}, nullptr, q).status, 308);
+  std::string json = "{\"a\": [1]}";
+  Reply echo = http("POST", "/api/echo", {"Content-Type: application/json"}, &json, q);
+  EXPECT_EQ(parse(echo.body)["json"]["a"][0].GetInt(), 1);
+  // Unclaimed paths still go through Apache: static files, 404 pages, encoded slashes refused.
+  EXPECT_EQ(http("GET", "/static/css/app.css", {}, nullptr, q).header("content-type"), "text/css");
+  Reply missing = http("GET", "/no/such/page", {}, nullptr, q);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("error-code"), std::string::npos);
+  EXPECT_EQ(http("GET", "/t/files/a%2Fb", {}, nullptr, q).status, 404);
+  // The trade-off: access checks are skipped (documented), while the normal mode applies them.
+  EXPECT_EQ(http("GET", "/private/thing", {}, nullptr, q).status, 200);
   EXPECT_EQ(get("/private/thing").status, 403);
 }
 

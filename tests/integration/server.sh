@@ -42,13 +42,14 @@ start)
   for attempt in 1 2 3 4 5; do
     PORT=$(free_port)
     DEV_PORT=$(free_port)
-    [ "$PORT" != "$DEV_PORT" ] || continue
-    sed -e "s|@ROOT@|$ROOT|g" -e "s|@PORT@|$PORT|g" -e "s|@DEV_PORT@|$DEV_PORT|g" \
+    QUICK_PORT=$(free_port)
+    [ "$PORT" != "$DEV_PORT" ] && [ "$PORT" != "$QUICK_PORT" ] && [ "$DEV_PORT" != "$QUICK_PORT" ] || continue
+    sed -e "s|@ROOT@|$ROOT|g" -e "s|@PORT@|$PORT|g" -e "s|@DEV_PORT@|$DEV_PORT|g" -e "s|@QUICK_PORT@|$QUICK_PORT|g" \
         -e "s|@MODULES_DIR@|$MODULES_DIR|g" -e "s|@MODULE@|$BUILD/mod_flaskpp.so|g" \
         "$SRC/tests/integration/httpd.conf.in" > "$ROOT/httpd.conf"
     : > "$ROOT/logs/error_log"
     if /usr/sbin/apache2 -f "$ROOT/httpd.conf" -k start && wait_http "http://127.0.0.1:$PORT/health" 20; then
-      printf 'ROOT=%s\nPORT=%s\nDEV_PORT=%s\n' "$ROOT" "$PORT" "$DEV_PORT" > "$STATE"
+      printf 'ROOT=%s\nPORT=%s\nDEV_PORT=%s\nQUICK_PORT=%s\n' "$ROOT" "$PORT" "$DEV_PORT" "$QUICK_PORT" > "$STATE"
       echo "httpd up on $PORT (dev $DEV_PORT), instance $ROOT"
       exit 0
     fi
