@@ -9,10 +9,19 @@
 #include <system_error>
 
 #include "core/request.hpp"
+// mstch's own parser and renderer (from its source tree, which we compile): mstch::render() would
+// re-parse the template and every partial on each call.
+#include "render_context.hpp"
+#include "template_type.hpp"
 
 namespace fs = std::filesystem;
 
 namespace flaskpp::core {
+
+struct TemplateStore::Parsed {
+  mstch::template_type main;
+  std::map<std::string, mstch::template_type> partials;
+};
 
 namespace {
 
@@ -125,6 +134,10 @@ std::shared_ptr<const TemplateStore::Compiled> TemplateStore::compile(const std:
     c->deps.emplace_back(resolved, pf->stamp);
     c->partials.emplace(tag, std::move(pf->text));
   }
+  auto parsed = std::make_shared<Parsed>();
+  parsed->main = mstch::template_type(c->text);
+  for (const auto& [tag, text] : c->partials) parsed->partials.emplace(tag, mstch::template_type(text));
+  c->parsed = std::move(parsed);
   return c;
 }
 
@@ -175,7 +188,7 @@ bool TemplateStore::exists(const std::string& name) const {
 
 std::string TemplateStore::render(const std::string& name, const mstch::node& context) const {
   auto c = lookup(name);
-  return mstch::render(c->text, context, c->partials);
+  return mstch::render_context(context, c->parsed->partials).render(c->parsed->main);
 }
 
 }  // namespace flaskpp::core

@@ -65,10 +65,12 @@ class TemplateStore {
   const TemplateSource& source() const { return *source_; }
 
  private:
+  struct Parsed;  // mstch's token lists (its internal template_type), parsed once
   struct Compiled {
     std::string text;
     std::map<std::string, std::string> partials;                 // only those it uses
     std::vector<std::pair<std::string, std::int64_t>> deps;      // file -> stamp
+    std::shared_ptr<const Parsed> parsed;
   };
   std::shared_ptr<const Compiled> compile(const std::string& name) const;
   std::shared_ptr<const Compiled> lookup(const std::string& name) const;
