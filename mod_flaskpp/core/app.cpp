@@ -10,6 +10,9 @@ namespace flaskpp::core {
 
 namespace {
 
+constexpr std::size_t kMaxCachedPage = 64 * 1024;  // bytes; larger pages are not kept
+constexpr std::size_t kMaxCachedPages = 256;       // per route; the cache starts over when full
+
 bool is_redirect_code(long code) { return code == 301 || code == 302 || code == 303 || code == 307 || code == 308; }
 
 mstch::node param_node(const ParamValue& v) {
@@ -206,6 +209,8 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
       policy->field = r.target;
     }
     upload_policies_.push_back(std::move(policy));
+    bool cache_pages = r.action == ActionKind::kTemplate && settings_.env == Env::kProduction;
+    page_caches_.push_back(cache_pages ? std::make_unique<PageCache>() : nullptr);
   }
   if (needs_templates) {
     if (settings_.template_dir.empty()) {
@@ -253,23 +258,40 @@ bool App::accepts_only_json(const Request& request) {
   return json && !html;
 }
 
-mstch::map App::template_context(const Request& request, const Params& params) const {
+mstch::map App::template_context(const Request& request, const Params& params, const TemplateUsage* usage) const {
   mstch::map ctx;
-  mstch::map args;
-  for (const auto& [k, v] : parse_query(request.query)) args.emplace(k, v);  // first value wins
-  ctx.emplace("args", std::move(args));
-  mstch::map form;
-  for (const auto& [k, v] : request.form) form.emplace(k, v);  // first value wins
-  ctx.emplace("form", std::move(form));
-  ctx.emplace("config", config_view_);
-  mstch::map cookies;
-  for (const auto& [k, v] : request.cookies()) cookies.emplace(k, v);
-  ctx.emplace("request", mstch::map{{"method", request.method},
-                                    {"path", request.path},
-                                    {"url", request.url()},
-                                    {"remote_addr", request.remote_addr},
-                                    {"cookies", std::move(cookies)}});
-  ctx.emplace("env", std::string(env_name(settings_.env)));
+  auto wanted = [usage](const char* name) { return !usage || usage->uses(name); };
+  if (wanted("args")) {
+    mstch::map args;
+    for (const auto& [k, v] : parse_query(request.query)) args.emplace(k, v);  // first value wins
+    ctx.emplace("args", std::move(args));
+  }
+  if (wanted("form")) {
+    mstch::map form;
+    for (const auto& [k, v] : request.form) form.emplace(k, v);  // first value wins
+    ctx.emplace("form", std::move(form));
+  }
+  if (!usage || usage->config_all) {
+    ctx.emplace("config", config_view_);
+  } else if (usage->uses("config")) {
+    const auto& all = boost::get<mstch::map>(config_view_);
+    mstch::map some;
+    for (const auto& key : usage->config_keys) {
+      auto it = all.find(key);
+      if (it != all.end()) some.emplace(key, it->second);
+    }
+    ctx.emplace("config", std::move(some));
+  }
+  if (wanted("request")) {
+    mstch::map cookies;
+    for (const auto& [k, v] : request.cookies()) cookies.emplace(k, v);
+    ctx.emplace("request", mstch::map{{"method", request.method},
+                                      {"path", request.path},
+                                      {"url", request.url()},
+                                      {"remote_addr", request.remote_addr},
+                                      {"cookies", std::move(cookies)}});
+  }
+  if (wanted("env")) ctx.emplace("env", std::string(env_name(settings_.env)));
   for (const auto& [name, value] : params) ctx[name] = param_node(value);
   return ctx;
 }
@@ -279,7 +301,29 @@ Response App::run_action(const RouteDecl& route, const Request& request, const R
   switch (route.action) {
     case ActionKind::kTemplate: {
       resp.content_type = "text/html; charset=utf-8";
-      resp.body = templates_->render(route.target, template_context(request, match.params));
+      auto usage = templates_->usage(route.target);
+      PageCache* cache = page_caches_[match.rule].get();
+      bool cacheable = cache && !usage->uses("args") && !usage->uses("form") && !usage->uses("request") &&
+                       !usage->uses("files") && !usage->uses("img_show");
+      std::string key;
+      if (cacheable) {
+        for (const auto& p : match.params) {
+          key += p.second.text;
+          key += '\0';
+        }
+        std::lock_guard<std::mutex> lock(cache->mu);
+        auto it = cache->pages.find(key);
+        if (it != cache->pages.end()) {
+          resp.body = it->second;
+          return resp;
+        }
+      }
+      resp.body = templates_->render(route.target, template_context(request, match.params, usage.get()));
+      if (cacheable && resp.body.size() <= kMaxCachedPage) {
+        std::lock_guard<std::mutex> lock(cache->mu);
+        if (cache->pages.size() >= kMaxCachedPages) cache->pages.clear();
+        cache->pages.emplace(std::move(key), resp.body);
+      }
       return resp;
     }
     case ActionKind::kRedirect:

@@ -8,6 +8,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,8 +95,10 @@ class App {
   Response error_response(int status, const std::string& message, const Request& request, bool json,
                           Logger& log) const noexcept;
 
-  // The context every template gets: params at the top level, args, config, request, env.
-  mstch::map template_context(const Request& request, const Params& params) const;
+  // The context every template gets: params at the top level, args, form, config, request, env.
+  // With `usage`, only the keys the template refers to are built (config: only its keys used).
+  mstch::map template_context(const Request& request, const Params& params,
+                              const TemplateUsage* usage = nullptr) const;
   std::string json_mimetype() const { return json_mimetype_; }
   // Largest request body accepted (FlaskppUploadMaxSize, else MAX_CONTENT_LENGTH, else 16 MiB).
   std::size_t max_body() const { return limits_.max_body; }
@@ -126,6 +130,13 @@ class App {
   BodyLimits limits_;
   std::size_t json_max_depth_ = kDefaultJsonMaxDepth;
   std::vector<std::unique_ptr<UploadPolicy>> upload_policies_;  // parallel to routes_
+  // Rendered pages of template routes whose output depends only on route params, config and env
+  // (production only): key = the params' text. Bounded; guarded by its own mutex.
+  struct PageCache {
+    std::mutex mu;
+    std::unordered_map<std::string, std::string> pages;
+  };
+  mutable std::vector<std::unique_ptr<PageCache>> page_caches_;  // parallel to routes_
   std::vector<std::string> warnings_;
 };
 

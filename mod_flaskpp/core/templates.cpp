@@ -137,6 +137,29 @@ std::shared_ptr<const TemplateStore::Compiled> TemplateStore::compile(const std:
   auto parsed = std::make_shared<Parsed>();
   parsed->main = mstch::template_type(c->text);
   for (const auto& [tag, text] : c->partials) parsed->partials.emplace(tag, mstch::template_type(text));
+  auto usage = std::make_shared<TemplateUsage>();
+  auto scan = [&usage](const mstch::template_type& t) {
+    using type = mstch::token::type;
+    for (const auto& tok : t) {
+      type k = tok.token_type();
+      if (k != type::variable && k != type::unescaped_variable && k != type::section_open &&
+          k != type::inverted_section_open) {
+        continue;
+      }
+      const std::string& n = tok.name();
+      if (n.empty() || n == ".") continue;
+      auto dot = n.find('.');
+      std::string first = n.substr(0, dot);
+      usage->names.insert(first);
+      if (first == "config") {
+        if (dot == std::string::npos) usage->config_all = true;
+        else usage->config_keys.insert(n.substr(dot + 1, n.find('.', dot + 1) - dot - 1));
+      }
+    }
+  };
+  scan(parsed->main);
+  for (const auto& [tag, t] : parsed->partials) scan(t);
+  c->usage = std::move(usage);
   c->parsed = std::move(parsed);
   return c;
 }
@@ -184,6 +207,10 @@ std::shared_ptr<const TemplateStore::Compiled> TemplateStore::lookup(const std::
 bool TemplateStore::exists(const std::string& name) const {
   if (!auto_reload_) return cache_.count(name) != 0;
   return source_->stamp(name).has_value();
+}
+
+std::shared_ptr<const TemplateUsage> TemplateStore::usage(const std::string& name) const {
+  return lookup(name)->usage;
 }
 
 std::string TemplateStore::render(const std::string& name, const mstch::node& context) const {

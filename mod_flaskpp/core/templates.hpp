@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -53,6 +54,15 @@ struct TemplateNotFound : InternalError {
 
 bool is_safe_template_name(const std::string& name);
 
+// The names a template (with its partials) refers to, found once when it is parsed: lets the
+// caller build only the context keys it needs, and tell whether the output depends on the request.
+struct TemplateUsage {
+  std::set<std::string> names;        // first segment of every tag name ("config" for config.TITLE)
+  bool config_all = false;            // {{#config}}...{{/config}} or {{config}}: every key
+  std::set<std::string> config_keys;  // config.KEY used explicitly
+  bool uses(const std::string& name) const { return names.count(name) != 0; }
+};
+
 class TemplateStore {
  public:
   TemplateStore(std::shared_ptr<const TemplateSource> source, bool auto_reload);
@@ -62,6 +72,7 @@ class TemplateStore {
   bool exists(const std::string& name) const;
   // Throws TemplateNotFound (template or one of its partials missing).
   std::string render(const std::string& name, const mstch::node& context) const;
+  std::shared_ptr<const TemplateUsage> usage(const std::string& name) const;
   const TemplateSource& source() const { return *source_; }
 
  private:
@@ -71,6 +82,7 @@ class TemplateStore {
     std::map<std::string, std::string> partials;                 // only those it uses
     std::vector<std::pair<std::string, std::int64_t>> deps;      // file -> stamp
     std::shared_ptr<const Parsed> parsed;
+    std::shared_ptr<const TemplateUsage> usage;
   };
   std::shared_ptr<const Compiled> compile(const std::string& name) const;
   std::shared_ptr<const Compiled> lookup(const std::string& name) const;
