@@ -69,6 +69,7 @@ def main():
         ("mod_flaskpp JSON route after 100 routes", ports[3], "GET", "/bench/last", None),
         ("mod_flaskpp template route", ports[1], "GET", "/page/World", None),
         ("mod_flaskpp template route, quick handler", ports[2], "GET", "/page/World", None),
+        ("mod_flaskpp template route, not cacheable", ports[1], "GET", "/page-uncached/World", None),
         ("mod_flaskpp echo (JSON body)", ports[1], "POST", "/api/echo", harness.ECHO_BODY),
     ]
     results = []

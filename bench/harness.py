@@ -70,6 +70,7 @@ FlaskppUploadMaxSize 4M
 {extra}
 FlaskppRoute GET /health handler health
 FlaskppRoute GET /page/<name> template page.mustache
+FlaskppRoute GET /page-uncached/<name> template page_uncached.mustache
 FlaskppRoute GET,POST /api/echo handler echo
 FlaskppRoute POST /upload upload file replace=on
 """
@@ -284,6 +285,7 @@ def targets(build):
         ("Flask 2.2 + gunicorn (Jinja)", "page", "gunicorn", None, "/page/World", "GET", None),
         ("mod_flaskpp template route", "page", "apache", ours, "/page/World", "GET", None),
         ("mod_flaskpp template route, quick handler", "page", "apache", ours_quick, "/page/World", "GET", None),
+        ("mod_flaskpp template route, not cacheable", "page", "apache", ours, "/page-uncached/World", "GET", None),
         ("Flask 2.2 + mod_wsgi daemon echo", "echo", "apache", wsgi_conf, "/api/echo", "POST", "json"),
         ("Flask 2.2 + gunicorn echo", "echo", "gunicorn", None, "/api/echo", "POST", "json"),
         ("mod_flaskpp echo (JSON body)", "echo", "apache", ours, "/api/echo", "POST", "json"),
