@@ -12,7 +12,8 @@ namespace {
 
 int add_header(void* rec, const char* key, const char* value) {
   auto* req = static_cast<core::Request*>(rec);
-  req->headers.emplace_back(core::to_lower(key), value ? value : "");
+  auto& h = req->headers.emplace_back(key, value ? value : "");
+  for (char& c : h.first) c = static_cast<char>(apr_tolower(c));
   return 1;
 }
 
@@ -23,18 +24,27 @@ core::Request read_request_head(request_rec* r) {
   req.method = r->method ? r->method : "";
   req.path = r->uri ? r->uri : "/";
   req.query = r->args ? r->args : "";
-  req.host_url = ap_construct_url(r->pool, "", r);
+  // What ap_construct_url(r->pool, "", r) gives, without its printf.
+  req.host_url = ap_http_scheme(r);
+  req.host_url += "://";
+  req.host_url += ap_get_server_name_for_url(r);
+  apr_port_t port = ap_get_server_port(r);
+  if (!ap_is_default_port(port, r)) req.host_url += ":" + std::to_string(port);
   req.remote_addr = r->useragent_ip ? r->useragent_ip : "";
+  req.headers.reserve(static_cast<std::size_t>(apr_table_elts(r->headers_in)->nelts));
   apr_table_do(add_header, &req, r->headers_in, nullptr);
   return req;
 }
 
-ApacheBodySource::ApacheBodySource(request_rec* r)
-    : r_(r), bb_(apr_brigade_create(r->pool, r->connection->bucket_alloc)) {}
+ApacheBodySource::ApacheBodySource(request_rec* r) : r_(r), bb_(nullptr) {}
 
-ApacheBodySource::~ApacheBodySource() { apr_brigade_destroy(bb_); }
+ApacheBodySource::~ApacheBodySource() {
+  if (bb_) apr_brigade_destroy(bb_);
+}
 
 bool ApacheBodySource::next(std::string_view& chunk) {
+  // Created on first use: most requests have no body to read.
+  if (!bb_) bb_ = apr_brigade_create(r_->pool, r_->connection->bucket_alloc);
   chunk_.clear();
   while (!eos_ && chunk_.empty()) {
     apr_status_t rv = ap_get_brigade(r_->input_filters, bb_, AP_MODE_READBYTES, APR_BLOCK_READ, 65536);

@@ -10,6 +10,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <ap_mpm.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
 
