@@ -5,6 +5,8 @@
 
 #include <rapidjson/document.h>
 
+#include "it_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -17,32 +19,10 @@
 
 namespace {
 
-struct Instance {
-  std::string root;
-  int port = 0;
-  int dev_port = 0;
-  int quick_port = 0;
-};
-
-const Instance& instance() {
-  static const Instance inst = [] {
-    Instance i;
-    const char* path = std::getenv("FLASKPP_IT_STATE");
-    std::ifstream in(path ? path : "");
-    std::string line;
-    while (std::getline(in, line)) {
-      auto eq = line.find('=');
-      if (eq == std::string::npos) continue;
-      std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-      if (k == "ROOT") i.root = v;
-      if (k == "PORT") i.port = std::atoi(v.c_str());
-      if (k == "DEV_PORT") i.dev_port = std::atoi(v.c_str());
-      if (k == "QUICK_PORT") i.quick_port = std::atoi(v.c_str());
-    }
-    return i;
-  }();
-  return inst;
-}
+using flaskpp::it::instance;
+using flaskpp::it::on_body;
+using flaskpp::it::parse;
+using flaskpp::it::read_file;
 
 struct Reply {
   long status = 0;
@@ -53,11 +33,6 @@ struct Reply {
     return it == headers.end() ? std::string() : it->second;
   }
 };
-
-size_t on_body(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 size_t on_header(char* data, size_t size, size_t n, void* out) {
   std::string line(data, size * n);
@@ -107,20 +82,6 @@ Reply get(const std::string& path, const std::vector<std::string>& headers = {})
 
 Reply post_json(const std::string& path, const std::string& body, const std::string& type = "application/json") {
   return http("POST", path, {"Content-Type: " + type}, &body);
-}
-
-rapidjson::Document parse(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
-  EXPECT_FALSE(d.HasParseError()) << "not JSON: " << body;
-  return d;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 void write_file(const std::string& path, const std::string& text) {

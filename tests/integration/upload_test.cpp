@@ -9,6 +9,8 @@
 
 #include <rapidjson/document.h>
 
+#include "it_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -26,30 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Instance {
-  std::string root;
-  int port = 0;
-  int dev_port = 0;
-};
-
-const Instance& instance() {
-  static const Instance inst = [] {
-    Instance i;
-    const char* path = std::getenv("FLASKPP_IT_STATE");
-    std::ifstream in(path ? path : "");
-    std::string line;
-    while (std::getline(in, line)) {
-      auto eq = line.find('=');
-      if (eq == std::string::npos) continue;
-      std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-      if (k == "ROOT") i.root = v;
-      if (k == "PORT") i.port = std::atoi(v.c_str());
-      if (k == "DEV_PORT") i.dev_port = std::atoi(v.c_str());
-    }
-    return i;
-  }();
-  return inst;
-}
+using flaskpp::it::instance;
+using flaskpp::it::on_body;
+using flaskpp::it::parse;
+using flaskpp::it::read_file;
 
 std::string img_dir() { return instance().root + "/htdocs/static/img"; }
 std::string dev_dir() { return instance().root + "/dev-uploads"; }
@@ -71,22 +53,10 @@ bool has_temp_files(const std::string& dir) {
   return false;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct Reply {
   long status = 0;
   std::string body;
 };
-
-size_t on_body(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 Reply post(const std::string& path, const std::string& content_type, const std::string& body, int port = 0,
            bool chunked = false) {
@@ -153,13 +123,6 @@ std::string png(std::size_t size, unsigned seed = 1) {
   std::mt19937 rng(seed);
   while (s.size() < size) s += static_cast<char>(rng() & 0xFF);
   return s;
-}
-
-rapidjson::Document parse(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
-  EXPECT_FALSE(d.HasParseError()) << "not JSON: " << body.substr(0, 300);
-  return d;
 }
 
 class Upload : public ::testing::Test {
