@@ -29,5 +29,6 @@ if [[ "$SKIP" != *callgrind* ]]; then
   /usr/bin/python3 "$ROOT/bench/callgrind.py" "$BUILD" --requests 500
 fi
 if [[ "$SKIP" != *micro* ]]; then
-  "$BUILD/bench/micro_bench" --benchmark_min_time=0.5 | tee "$ROOT/bench/results/$(date +%F)_$(git -C "$ROOT" rev-parse --short HEAD)_micro.txt"
+  commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  "$BUILD/bench/micro_bench" --benchmark_min_time=0.5 | tee "$ROOT/bench/results/$(date +%F)_${commit}_micro.txt"
 fi
