@@ -135,7 +135,10 @@ class Server:
         self.proc = None
         os.makedirs(os.path.join(self.root, "htdocs"))
         os.makedirs(os.path.join(self.root, "uploads"))
+        # The apps are served from a copy that www-data can read (the checkout may be under /root).
+        shutil.copytree(os.path.join(HERE, "app"), os.path.join(self.root, "app"))
         shutil.copytree(os.path.join(HERE, "app", "templates"), os.path.join(self.root, "templates"))
+        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
         shutil.chown(os.path.join(self.root, "uploads"), "www-data", "www-data")
         with open(os.path.join(self.root, "htdocs", "health.json"), "wb") as f:
             f.write(JSON_BYTES)
@@ -156,7 +159,7 @@ class Server:
             env = dict(os.environ, BENCH_UPLOAD_DIR=os.path.join(self.root, "uploads"))
             self.proc = subprocess.Popen(
                 [PY, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "25", "--keep-alive", "30",
-                 "-b", "127.0.0.1:%d" % self.port, "--chdir", os.path.join(HERE, "app"), "--log-level", "warning",
+                 "-b", "127.0.0.1:%d" % self.port, "--chdir", os.path.join(self.root, "app"), "--log-level", "warning",
                  "flask_app:app"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.root, "error_log"), "w"))
         if not wait_http("http://127.0.0.1:%d/health" % self.port) and not wait_http(
                 "http://127.0.0.1:%d/health.json" % self.port, 5):
@@ -262,11 +265,11 @@ def targets(build):
     c_conf = ("LoadModule bench_c_module \"{build}/bench/mod_bench_c.so\"\nBenchCBody \"{root}/htdocs/health.json\"\n"
               "<Location /c/json>\n    SetHandler bench_c\n</Location>\n")
     lua_conf = ("LoadModule lua_module {modules}/mod_lua.so\nLuaScope thread\n"
-                "LuaMapHandler ^/lua/json$ \"{here}/app/bench.lua\" handle\n")
+                "LuaMapHandler ^/lua/json$ \"{root}/app/bench.lua\" handle\n")
     wsgi_conf = ("LoadModule wsgi_module {modules}/mod_wsgi.so\n"
-                 "WSGIDaemonProcess bench processes=2 threads=25 python-path={here}/app display-name=%{{GROUP}}\n"
+                 "WSGIDaemonProcess bench processes=2 threads=25 python-path={root}/app display-name=%{{GROUP}}\n"
                  "WSGIProcessGroup bench\nWSGIApplicationGroup %{{GLOBAL}}\n"
-                 "WSGIScriptAlias / \"{here}/app/flask_app.py\"\n<Directory \"{here}/app\">\n    Require all granted\n</Directory>\n")
+                 "WSGIScriptAlias / \"{root}/app/flask_app.py\"\n<Directory \"{root}/app\">\n    Require all granted\n</Directory>\n")
     routes100 = "\n".join("FlaskppRoute GET /bench/r%d/<int:id> handler echo" % i for i in range(100))
     ours = FLASKPP
     ours_quick = FLASKPP.replace("{extra}", "FlaskppQuickHandler On")
@@ -328,41 +331,17 @@ def main():
         f.write(upload)
     page_bytes = None
     results = []
+    failures = []
     for name, group, kind, conf, path, method, body in targets(build):
         if args.only and not any(o.strip().lower() in name.lower() for o in args.only.split(",")):
             continue
         srv = Server(name, kind, conf or "", build)
         try:
-            if group == "page" and kind == "apache" and page_bytes:
-                srv.write_static("page.html", page_bytes)
-            srv.start()
-            url = "http://127.0.0.1:%d%s" % (srv.port, path)
-            script = None
-            if body == "json":
-                script = wrk_script(srv.root, "POST", json_body, "application/json")
-                status, got = fetch(url, "POST", ECHO_BODY.encode(), {"Content-Type": "application/json"})
-                check = json.loads(got)["json"] == json.loads(ECHO_BODY)
-            elif body == "upload":
-                ctype = "multipart/form-data; boundary=%s" % boundary
-                script = wrk_script(srv.root, "POST", upload_body, ctype)
-                status, got = fetch(url, "POST", upload, {"Content-Type": ctype})
-                check = status == 200
-            else:
-                status, got = fetch(url)
-                if group == "json":
-                    check = got == JSON_BYTES
-                else:
-                    if page_bytes is None:
-                        raise RuntimeError("the page group needs a mod_flaskpp or static page first")
-                    check = got == page_bytes
-            if not check:
-                raise RuntimeError("%s answered different bytes: %r" % (name, got[:200]))
-            row = {"name": name, "group": group, "path": path, "pss_idle_mib": round(srv.pss_mib(), 1)}
-            for c in conns:
-                row["c%d" % c] = run_wrk(srv, url, c, args.duration, args.warmup, script)
-            results.append(row)
-            print("%-48s " % name + "  ".join("c%d %8.0f req/s" % (c, row["c%d" % c]["rps"]) for c in conns),
-                  flush=True)
+            run_target(srv, name, group, kind, path, body, conns, args, json_body, upload_body, boundary, upload,
+                       page_bytes, results)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other targets
+            failures.append("%s: %s" % (name, e))
+            print("FAILED %s: %s" % (name, e), flush=True)
         finally:
             srv.stop()
         if group == "json" and page_bytes is None and name.startswith("static"):
@@ -375,6 +354,44 @@ def main():
                 ref.stop()
     report(results, conns, build)
     shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        print("\n%d target(s) failed:\n  %s" % (len(failures), "\n  ".join(failures)))
+        sys.exit(1)
+
+
+def run_target(srv, name, group, kind, path, body, conns, args, json_body, upload_body, boundary, upload,
+               page_bytes, results):
+    """Starts one target, checks its answer against the baseline's bytes, runs wrk; appends to results."""
+    if group == "page" and kind == "apache" and page_bytes:
+        srv.write_static("page.html", page_bytes)
+    srv.start()
+    url = "http://127.0.0.1:%d%s" % (srv.port, path)
+    script = None
+    if body == "json":
+        script = wrk_script(srv.root, "POST", json_body, "application/json")
+        status, got = fetch(url, "POST", ECHO_BODY.encode(), {"Content-Type": "application/json"})
+        check = json.loads(got)["json"] == json.loads(ECHO_BODY)
+    elif body == "upload":
+        ctype = "multipart/form-data; boundary=%s" % boundary
+        script = wrk_script(srv.root, "POST", upload_body, ctype)
+        status, got = fetch(url, "POST", upload, {"Content-Type": ctype})
+        check = status == 200
+    else:
+        status, got = fetch(url)
+        if group == "json":
+            check = got == JSON_BYTES
+        else:
+            if page_bytes is None:
+                raise RuntimeError("the page group needs a mod_flaskpp or static page first")
+            check = got == page_bytes
+    if not check:
+        raise RuntimeError("%s answered different bytes: %r" % (name, got[:200]))
+    row = {"name": name, "group": group, "path": path, "pss_idle_mib": round(srv.pss_mib(), 1)}
+    for c in conns:
+        row["c%d" % c] = run_wrk(srv, url, c, args.duration, args.warmup, script)
+    results.append(row)
+    print("%-48s " % name + "  ".join("c%d %8.0f req/s" % (c, row["c%d" % c]["rps"]) for c in conns),
+          flush=True)
 
 
 def commit_id():
