@@ -395,8 +395,11 @@ def run_target(srv, name, group, kind, path, body, conns, args, json_body, uploa
 
 
 def commit_id():
-    return subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True).stdout.strip() or "unknown"
+    try:
+        return subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip() or "unknown"
+    except OSError:  # no git: a copy of the tree rather than a checkout
+        return "unknown"
 
 
 def report(results, conns, build):
