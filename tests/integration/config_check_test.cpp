@@ -147,6 +147,25 @@ TEST_F(ConfigCheck, BadErrorTemplateOrConfigKey) {
   expect_rejected("FlaskppConfig 1BAD x", 0, "FlaskppConfig", "invalid key '1BAD'");
 }
 
+TEST_F(ConfigCheck, BadUploadDirectives) {
+  expect_rejected("FlaskppUploadDir /nonexistent/flaskpp/uploads /u", 0, "FlaskppUploadDir",
+                  "upload directory '/nonexistent/flaskpp/uploads' does not exist");
+  expect_rejected("FlaskppUploadDir templates static/img", 0, "FlaskppUploadDir", "must start with '/'");
+  expect_rejected("FlaskppUploadAllow .png jpg", 0, "FlaskppUploadAllow", "extension 'jpg' must look like .png");
+  expect_rejected("FlaskppUploadMaxSize 16X", 0, "FlaskppUploadMaxSize", "must be a number of bytes");
+  expect_rejected("FlaskppUploadMaxParts 0", 0, "FlaskppUploadMaxParts", "from 1 to 1000000");
+  expect_rejected("FlaskppRoute POST /up upload file then=html", 0, "FlaskppRoute", "must be json or template:NAME");
+  Outcome flag = check("FlaskppQuickHandler maybe");  // Apache's own FLAG parsing
+  EXPECT_NE(flag.exit_code, 0);
+  EXPECT_NE(flag.output.find("FlaskppQuickHandler must be On or Off"), std::string::npos) << flag.output;
+}
+
+TEST_F(ConfigCheck, UploadRouteWithoutUploadDirFailsTheCheck) {
+  Outcome o = check("FlaskppRoute POST /up upload file");
+  EXPECT_NE(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("uploads files but no FlaskppUploadDir is set"), std::string::npos) << o.output;
+}
+
 TEST_F(ConfigCheck, DirectiveOutsideItsContext) {
   Outcome o = check("<Directory />\nFlaskppRoute GET / handler health\n</Directory>");
   EXPECT_NE(o.exit_code, 0);
