@@ -343,22 +343,7 @@ Response App::run_action(const RouteDecl& route, const Request& request, const R
         w.StartObject();
         w.Key("files");
         w.StartArray();
-        for (const FileInfo* f : saved) {
-          w.StartObject();
-          w.Key("field");
-          write_string(w, f->field);
-          w.Key("filename");
-          write_string(w, f->filename);
-          w.Key("saved_as");
-          write_string(w, f->saved_as);
-          w.Key("url");
-          write_string(w, f->url);
-          w.Key("size");
-          w.Uint64(f->size);
-          w.Key("content_type");
-          write_string(w, f->content_type);
-          w.EndObject();
-        }
+        for (const FileInfo* f : saved) write_file_info(w, *f, true);
         w.EndArray();
         w.Key("img_show");
         write_string(w, saved.empty() ? std::string() : saved.front()->url);

@@ -15,23 +15,28 @@ Response json_response(const App& app, std::string body) {
   return r;
 }
 
-// {key: [values...]}: keys in order of first arrival, values in arrival order.
-void write_grouped(JsonWriter& w, const StringPairs& pairs) {
+// {key: [item...]}: keys in order of first arrival, items in arrival order.
+template <typename Items, typename KeyOf, typename WriteItem>
+void write_grouped(JsonWriter& w, const Items& items, KeyOf key_of, WriteItem write_item) {
   std::vector<std::string> order;
-  std::map<std::string, std::vector<std::string>> grouped;
-  for (const auto& [k, v] : pairs) {
-    auto& slot = grouped[k];
-    if (slot.empty()) order.push_back(k);
-    slot.push_back(v);
+  std::map<std::string, std::vector<const typename Items::value_type*>> grouped;
+  for (const auto& item : items) {
+    auto& slot = grouped[key_of(item)];
+    if (slot.empty()) order.push_back(key_of(item));
+    slot.push_back(&item);
   }
   w.StartObject();
   for (const auto& k : order) {
     write_string(w, k);
     w.StartArray();
-    for (const auto& v : grouped[k]) write_string(w, v);
+    for (const auto* item : grouped[k]) write_item(*item);
     w.EndArray();
   }
   w.EndObject();
+}
+
+void write_grouped(JsonWriter& w, const StringPairs& pairs) {
+  write_grouped(w, pairs, [](const auto& p) { return p.first; }, [&w](const auto& p) { write_string(w, p.second); });
 }
 
 Response echo(const HandlerContext& ctx) {
@@ -62,32 +67,8 @@ Response echo(const HandlerContext& ctx) {
   w.Key("form");
   write_grouped(w, req.form);
   w.Key("files");
-  w.StartObject();
-  {
-    std::vector<std::string> order;
-    std::map<std::string, std::vector<const FileInfo*>> grouped;
-    for (const auto& f : req.files) {
-      auto& slot = grouped[f.field];
-      if (slot.empty()) order.push_back(f.field);
-      slot.push_back(&f);
-    }
-    for (const auto& k : order) {
-      write_string(w, k);
-      w.StartArray();
-      for (const FileInfo* f : grouped[k]) {
-        w.StartObject();
-        w.Key("filename");
-        write_string(w, f->filename);
-        w.Key("content_type");
-        write_string(w, f->content_type);
-        w.Key("size");
-        w.Uint64(f->size);
-        w.EndObject();
-      }
-      w.EndArray();
-    }
-  }
-  w.EndObject();
+  write_grouped(w, req.files, [](const FileInfo& f) { return f.field; },
+                [&w](const FileInfo& f) { write_file_info(w, f, false); });
   w.Key("headers");
   w.StartObject();
   {

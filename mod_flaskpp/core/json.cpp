@@ -135,6 +135,27 @@ void write_string(JsonWriter& w, std::string_view s) {
   w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
 }
 
+void write_file_info(JsonWriter& w, const FileInfo& f, bool stored) {
+  w.StartObject();
+  if (stored) {
+    w.Key("field");
+    write_string(w, f.field);
+  }
+  w.Key("filename");
+  write_string(w, f.filename);
+  w.Key("content_type");
+  write_string(w, f.content_type);
+  w.Key("size");
+  w.Uint64(f.size);
+  if (stored) {
+    w.Key("saved_as");
+    write_string(w, f.saved_as);
+    w.Key("url");
+    write_string(w, f.url);
+  }
+  w.EndObject();
+}
+
 std::string json_error_body(int code, std::string_view message) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);

@@ -8,6 +8,7 @@
 #include <mstch/mstch.hpp>
 
 #include "core/rapidjson.hpp"
+#include "core/request.hpp"
 
 namespace flaskpp::core {
 
@@ -26,6 +27,10 @@ mstch::node to_mstch(const rapidjson::Value& v);
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 // Writes a string, replacing invalid UTF-8 with U+FFFD so the output stays valid JSON.
 void write_string(JsonWriter& w, std::string_view s);
+
+// A file part as JSON: {"filename", "content_type", "size"}, and with `stored` also "field",
+// "saved_as" and "url" (what the upload action answers).
+void write_file_info(JsonWriter& w, const FileInfo& f, bool stored);
 
 std::string json_error_body(int code, std::string_view message);
 
