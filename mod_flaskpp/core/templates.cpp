@@ -166,25 +166,28 @@ std::shared_ptr<const TemplateStore::Compiled> TemplateStore::compile(const std:
 
 void TemplateStore::preload() {
   std::map<std::string, std::shared_ptr<const Compiled>> fresh;
+  std::map<std::string, std::string> failed;
   for (const auto& name : source_->list()) {
     try {
       fresh.emplace(name, compile(name));
-    } catch (const TemplateNotFound&) {
-      // A template whose partial is missing stays out of the cache; rendering it reports why.
+    } catch (const TemplateNotFound& e) {
+      failed.emplace(name, e.what());  // a partial is missing: rendering it reports why
     }
   }
   std::unique_lock<std::shared_mutex> lock(mu_);
   cache_.swap(fresh);
+  failures_.swap(failed);
 }
 
 std::shared_ptr<const TemplateStore::Compiled> TemplateStore::lookup(const std::string& name) const {
   if (!auto_reload_) {
     auto it = cache_.find(name);
     if (it != cache_.end()) return it->second;
-    // Not cached: either missing or a partial is missing. Say which, from the source (rare path).
-    if (!is_safe_template_name(name)) throw TemplateNotFound("template name '" + name + "' is not allowed");
-    compile(name);  // throws TemplateNotFound with the precise reason
-    throw TemplateNotFound("template '" + name + "' was added after startup; reload Apache to use it");
+    // Not cached: the reason was found at startup; no disk access on the request path.
+    auto failure = failures_.find(name);
+    if (failure != failures_.end()) throw TemplateNotFound(failure->second);
+    throw TemplateNotFound("template '" + name + "' not found in " + source_->describe() +
+                           " when Apache started (a template added after startup needs a reload of Apache)");
   }
   {
     std::shared_lock<std::shared_mutex> lock(mu_);

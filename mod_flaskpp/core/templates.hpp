@@ -91,6 +91,7 @@ class TemplateStore {
   bool auto_reload_;
   mutable std::shared_mutex mu_;  // guards cache_ only when auto_reload_
   mutable std::map<std::string, std::shared_ptr<const Compiled>> cache_;
+  std::map<std::string, std::string> failures_;  // production: templates that failed at preload, and why
 };
 
 // The partial names a template refers to ({{> name}}), in order of appearance.
