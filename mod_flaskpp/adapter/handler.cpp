@@ -62,9 +62,7 @@ extern "C" int fpp_map_to_storage(request_rec* r) noexcept {
     }
     core::RouteMatch match = app.match(r->uri, r->method);
     if (match.kind == core::RouteMatch::Kind::kNoMatch) {
-      for (const auto& entry : app.error_templates()) {
-        ap_custom_response(r, entry.first, apr_psprintf(r->pool, "%s%d", kErrorPrefix, entry.first));
-      }
+      for (const auto& [status, uri] : cfg->error_paths) ap_custom_response(r, status, uri.c_str());
       return DECLINED;
     }
     auto* st = glue::make_pool_owned<RequestState>(r->pool);
@@ -140,8 +138,12 @@ extern "C" int fpp_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_re
     glue::ServerConfig* cfg = glue::server_config(s);
     if (!cfg) continue;
     cfg->app.reset();
+    cfg->error_paths.clear();
     if (cfg->routes.empty() && cfg->error_templates.empty()) continue;
     try {
+      for (const auto& entry : cfg->error_templates) {
+        cfg->error_paths.emplace_back(entry.first, kErrorPrefix + std::to_string(entry.first));
+      }
       cfg->app = std::make_shared<const core::App>(glue::settings_from(*cfg), cfg->routes,
                                                    core::HandlerRegistry::builtins());
     } catch (const std::exception& e) {

@@ -35,6 +35,9 @@ struct ServerConfig {
   std::optional<bool> quick_handler;          // FlaskppQuickHandler; unset: Off
   // Built in check_config from the fields above; read-only afterwards, shared by all threads.
   std::shared_ptr<const core::App> app;
+  // Built in check_config too: (status, internal URI) of each FlaskppErrorTemplate, installed as the
+  // error documents of requests no route claims.
+  std::vector<std::pair<int, std::string>> error_paths;
 };
 
 extern "C" {
