@@ -352,7 +352,7 @@ def main():
                 _, page_bytes = fetch("http://127.0.0.1:%d/page/World" % ref.port)
             finally:
                 ref.stop()
-    report(results, conns, build)
+    report(results, conns)
     shutil.rmtree(work, ignore_errors=True)
     if failures:
         print("\n%d target(s) failed:\n  %s" % (len(failures), "\n  ".join(failures)))
@@ -402,11 +402,7 @@ def commit_id():
         return "unknown"
 
 
-def report(results, conns, build):
-    baselines = {}
-    for r in results:
-        for key, group, base_name in (("static", None, "static file"), ("c", "json", "C handler module")):
-            pass
+def report(results, conns):
     static = {r["group"]: r for r in results if r["name"].startswith("static")}
     c_handler = next((r for r in results if r["name"] == "C handler module"), None)
     lines = []

@@ -347,11 +347,3 @@ TEST_F(Upload, EchoReportsFormFieldsAndFiles) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  ::testing::InitGoogleTest(&argc, argv);
-  int rc = RUN_ALL_TESTS();
-  curl_global_cleanup();
-  return rc;
-}
