@@ -1,20 +1,58 @@
 #include "adapter/io.hpp"
 
-#include <cstdlib>
+#include <exception>
+#include <string>
 
 #include "core/errors.hpp"
-
-#include "core/router.hpp"
 
 namespace flaskpp::adapter {
 
 namespace {
 
-int add_header(void* rec, const char* key, const char* value) {
-  auto* req = static_cast<core::Request*>(rec);
-  auto& h = req->headers.emplace_back(key, value ? value : "");
-  for (char& c : h.first) c = static_cast<char>(apr_tolower(c));
-  return 1;
+// apr_table_do's callback runs inside APR's C frames: nothing may unwind through them. A failure
+// stops the walk (return 0) and is rethrown by the caller once APR has returned.
+struct HeaderWalk {
+  core::Request* req;
+  std::exception_ptr error;
+};
+
+extern "C" int fpp_add_header(void* rec, const char* key, const char* value) noexcept {
+  auto* walk = static_cast<HeaderWalk*>(rec);
+  try {
+    auto& h = walk->req->headers.emplace_back(key ? key : "", value ? value : "");
+    for (char& c : h.first) c = static_cast<char>(apr_tolower(c));
+    return 1;
+  } catch (...) {
+    walk->error = std::current_exception();
+    return 0;
+  }
+}
+
+// What a failed ap_get_brigade means, for the client and the log.
+[[noreturn]] void throw_read_error(request_rec* r, apr_status_t rv) {
+  if (rv == AP_FILTER_ERROR) {
+    // An input filter has already answered with an error of its own (HTTP_IN: a malformed chunk
+    // gives 400, a body over LimitRequestBody 413; ap_die set r->status).
+    if (r->status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+      throw core::PayloadTooLarge("request body larger than LimitRequestBody");
+    }
+    const char* te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    if (te && ap_find_last_token(r->pool, te, "chunked")) {
+      throw core::ClientGone("malformed chunked transfer encoding in the request body");
+    }
+    throw core::ClientGone("an input filter refused the request body");
+  }
+  if (ap_map_http_request_error(rv, HTTP_BAD_REQUEST) == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+    throw core::PayloadTooLarge("request body larger than LimitRequestBody (or a chunk size line too long)");
+  }
+  if (APR_STATUS_IS_TIMEUP(rv)) throw core::RequestTimeout("timed out waiting for the request body");
+  if (rv == APR_EINVAL) throw core::ClientGone("malformed chunked transfer encoding in the request body");
+  if (APR_STATUS_IS_EOF(rv) || rv == APR_INCOMPLETE || APR_STATUS_IS_ECONNRESET(rv)) {
+    throw core::ClientGone("the client closed the connection before the end of the request body");
+  }
+  char buf[120];
+  apr_strerror(rv, buf, sizeof buf);
+  throw core::ClientGone(std::string("error reading the request body: ") + buf);
 }
 
 }  // namespace
@@ -32,7 +70,9 @@ core::Request read_request_head(request_rec* r) {
   if (!ap_is_default_port(port, r)) req.host_url += ":" + std::to_string(port);
   req.remote_addr = r->useragent_ip ? r->useragent_ip : "";
   req.headers.reserve(static_cast<std::size_t>(apr_table_elts(r->headers_in)->nelts));
-  apr_table_do(add_header, &req, r->headers_in, nullptr);
+  HeaderWalk walk{&req, nullptr};
+  apr_table_do(fpp_add_header, &walk, r->headers_in, nullptr);
+  if (walk.error) std::rethrow_exception(walk.error);
   return req;
 }
 
@@ -50,11 +90,8 @@ bool ApacheBodySource::next(std::string_view& chunk) {
     apr_status_t rv = ap_get_brigade(r_->input_filters, bb_, AP_MODE_READBYTES, APR_BLOCK_READ, 65536);
     if (rv != APR_SUCCESS) {
       apr_brigade_cleanup(bb_);
-      int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-      if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        throw core::PayloadTooLarge("request body larger than LimitRequestBody");
-      }
-      throw core::ClientGone("the client stopped sending the request body");
+      if (rv == AP_FILTER_ERROR) filter_answered_ = true;
+      throw_read_error(r_, rv);
     }
     for (apr_bucket* b = APR_BRIGADE_FIRST(bb_); b != APR_BRIGADE_SENTINEL(bb_); b = APR_BUCKET_NEXT(b)) {
       if (APR_BUCKET_IS_EOS(b)) {
@@ -66,7 +103,7 @@ bool ApacheBodySource::next(std::string_view& chunk) {
       apr_size_t len = 0;
       if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
         apr_brigade_cleanup(bb_);
-        throw core::ClientGone("could not read the request body");
+        throw core::ClientGone("could not read a bucket of the request body");
       }
       chunk_.append(data, len);
     }
@@ -76,24 +113,29 @@ bool ApacheBodySource::next(std::string_view& chunk) {
   return !chunk_.empty();
 }
 
+void set_allowed_methods(request_rec* r, const core::Response& resp) {
+  for (const auto& [name, value] : resp.headers) {
+    if (name != "Allow") continue;
+    std::string_view rest(value);
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string m(rest.substr(0, comma));
+      m.erase(0, m.find_first_not_of(' '));
+      int num = ap_method_number_of(m.c_str());
+      if (num != M_INVALID) r->allowed |= (AP_METHOD_BIT << num);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+}
+
 int write_response(request_rec* r, const core::Response& resp) {
   r->status = resp.status;
   if (!resp.content_type.empty()) ap_set_content_type(r, apr_pstrdup(r->pool, resp.content_type.c_str()));
   for (const auto& [name, value] : resp.headers) {
     apr_table_add(r->headers_out, apr_pstrdup(r->pool, name.c_str()), apr_pstrdup(r->pool, value.c_str()));
-    if (name == "Allow") {
-      // Apache builds its own Allow from r->allowed; keep both in agreement.
-      std::string_view rest(value);
-      while (!rest.empty()) {
-        auto comma = rest.find(',');
-        std::string m(rest.substr(0, comma));
-        m.erase(0, m.find_first_not_of(' '));
-        int num = ap_method_number_of(m.c_str());
-        if (num != M_INVALID) r->allowed |= (AP_METHOD_BIT << num);
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      }
-    }
   }
+  // Apache builds its own Allow from r->allowed; keep both in agreement.
+  set_allowed_methods(r, resp);
   ap_set_content_length(r, static_cast<apr_off_t>(resp.body.size()));
   if (!r->header_only && !resp.body.empty()) {
     if (ap_rwrite(resp.body.data(), static_cast<int>(resp.body.size()), r) < 0) return OK;  // client gone

@@ -21,15 +21,20 @@ class ApacheBodySource final : public core::BodySource {
   ~ApacheBodySource() override;
   bool next(std::string_view& chunk) override;
   bool finished() const { return eos_; }
+  // An input filter failed the body and Apache has already sent its error answer.
+  bool filter_answered() const { return filter_answered_; }
 
  private:
   request_rec* r_;
   apr_bucket_brigade* bb_;
   std::string chunk_;
   bool eos_ = false;
+  bool filter_answered_ = false;
 };
 
 // Sets status, content type, headers and Content-Length, writes the body (not for HEAD).
 int write_response(request_rec* r, const core::Response& resp);
+// r->allowed from the answer's Allow header (Apache builds its own Allow from it).
+void set_allowed_methods(request_rec* r, const core::Response& resp);
 
 }  // namespace flaskpp::adapter

@@ -19,4 +19,10 @@ void RequestLogSink::log(core::LogLevel level, int tag, const std::string& messa
   ap_log_rerror(APLOG_MARK, apache_level(level), 0, r_, "FPP%05d: %s", tag, message.c_str());
 }
 
+bool ServerLogSink::enabled(core::LogLevel level) const { return APLOG_IS_LEVEL(s_, apache_level(level)); }
+
+void ServerLogSink::log(core::LogLevel level, int tag, const std::string& message) {
+  ap_log_error(APLOG_MARK, apache_level(level), 0, s_, "FPP%05d: %s", tag, message.c_str());
+}
+
 }  // namespace flaskpp::adapter

@@ -1,15 +1,15 @@
 // The application: routes, actions, configuration and templates, built once at startup from the
-// merged server configuration and read-only afterwards (safe to share between threads).
-// dispatch() turns a Request plus its RouteMatch into a Response; it is the single place where
-// typed errors become statuses, and it never throws.
+// merged server configuration and read-only afterwards (safe to share between threads; the page
+// caches and the render counter are the only mutable parts, and they are lock-free).
+// handle() runs one request through the pipeline (pipeline.hpp) and is the single place where
+// typed errors become statuses; it never throws.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
-#include <functional>
+#include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,55 +18,19 @@
 
 #include "core/body.hpp"
 #include "core/config.hpp"
+#include "core/handlers.hpp"
 #include "core/json.hpp"
 #include "core/logger.hpp"
+#include "core/page_cache.hpp"
+#include "core/pipeline.hpp"
 #include "core/request.hpp"
 #include "core/response.hpp"
+#include "core/route_decl.hpp"
 #include "core/router.hpp"
 #include "core/templates.hpp"
 #include "core/uploads.hpp"
 
 namespace flaskpp::core {
-
-enum class ActionKind { kTemplate, kRedirect, kHandler, kUpload };
-
-struct RouteDecl {
-  std::string methods;      // as written: "GET", "GET,POST", "*"
-  std::string pattern;      // "/users/<int:id>"
-  ActionKind action = ActionKind::kTemplate;
-  std::string target;       // template name, redirect URL, handler name or upload field
-  int redirect_code = 302;
-  std::string then_template;  // upload: render this after saving (then=template:NAME); empty = JSON
-  bool replace = false;       // upload: delete the route's previous files (replace=on)
-  std::string where;        // "file:line" of the directive, for messages
-};
-
-// Parses FlaskppRoute's arguments: METHODS PATTERN ACTION [ARGS] [key=value ...]. Validates
-// methods, pattern, action and its arguments. Throws ConfigError.
-RouteDecl parse_route(const std::vector<std::string>& args);
-
-class App;
-
-// What a handler sees of one request.
-struct HandlerContext {
-  const App& app;
-  const Request& request;
-  const Params& params;
-  Logger& log;
-};
-using Handler = std::function<Response(const HandlerContext&)>;
-
-// Named handlers. The built-ins are "echo" and "health"; plugins will add theirs.
-class HandlerRegistry {
- public:
-  void add(const std::string& name, Handler handler);
-  const Handler* find(const std::string& name) const;
-  std::vector<std::string> names() const;
-  static const HandlerRegistry& builtins();
-
- private:
-  std::map<std::string, Handler> handlers_;
-};
 
 struct AppSettings {
   Env env = Env::kProduction;
@@ -75,6 +39,7 @@ struct AppSettings {
   std::map<int, std::string> error_templates;  // status -> template name
   std::string upload_dir;                      // FlaskppUploadDir (absolute); empty = unset
   std::string upload_url;                      // URL prefix the upload dir is served under
+  std::string upload_work_dir;                 // FlaskppUploadWorkDir (absolute): temporary files
   std::vector<std::string> upload_allow;       // FlaskppUploadAllow, lower-case ".ext"
   std::optional<std::size_t> max_body;         // FlaskppUploadMaxSize, bytes
   std::optional<std::size_t> max_parts;        // FlaskppUploadMaxParts
@@ -82,17 +47,23 @@ struct AppSettings {
 
 class App {
  public:
-  // Throws ConfigError (e.g. a template route without FlaskppTemplateDir).
+  // Resolves handler names against `handlers` (built-ins and plugins). Throws ConfigError (e.g. an
+  // unknown handler, a template route without FlaskppTemplateDir), naming the route's file:line.
   App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegistry& handlers);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
 
   RouteMatch match(std::string_view path, std::string_view method) const { return router_.match(path, method); }
-  // The whole request: reads the body from `body` (when the route takes one) into `request`,
-  // saves uploads, then dispatches. Never throws.
+  // The whole request: the pipeline's stages, the body read from `body` (when the route takes
+  // one) into `request`, the action, uploads committed once the answer is ready. Never throws.
   Response handle(Request& request, const RouteMatch& match, BodySource* body, Logger& log) const noexcept;
-  // Dispatch of a request whose body (if any) is already in `request`. Never throws.
+  // handle() for a request whose body (if any) is already in `request`. Never throws.
   Response dispatch(const Request& request, const RouteMatch& match, Logger& log) const noexcept;
-  // An error response as HTML (custom template if configured) or JSON. Never throws.
-  Response error_response(int status, const std::string& message, const Request& request, bool json,
+  // An error answer. JSON routes (`json_route`) get JSON; otherwise HTML (the FlaskppErrorTemplate
+  // page when configured) unless the client accepts only JSON, with `Vary: Accept`. `request` is
+  // the request the client made. Never throws.
+  Response error_response(int status, const std::string& message, const Request& request, bool json_route,
                           Logger& log) const noexcept;
 
   // The context every template gets: params at the top level, args, form, config, request, env.
@@ -110,14 +81,21 @@ class App {
   const std::map<int, std::string>& error_templates() const { return settings_.error_templates; }
   // Problems worth a startup warning (e.g. a route's template is missing).
   const std::vector<std::string>& warnings() const { return warnings_; }
-
-  // True when the client accepts JSON and not HTML (Accept lists JSON, no text/html, */*).
-  static bool accepts_only_json(const Request& request);
+  // Template renders so far (page-cache hits do not render).
+  std::uint64_t renders() const { return renders_.load(std::memory_order_relaxed); }
+  // Whether route i's pages are cached (production; template uses only params, config, env).
+  bool caches_pages(std::size_t i) const { return page_caches_[i] != nullptr; }
 
  private:
-  Response run_action(const RouteDecl& route, const Request& request, const RouteMatch& match, Logger& log) const;
+  Response run_action(Exchange& ex) const;
+  Response template_action(const RouteDecl& route, const Request& request, const RouteMatch& match) const;
+  Response upload_action(Exchange& ex) const;
+  Response upload_answer(const RouteDecl& route, const Request& request, const RouteMatch& match,
+                         const std::vector<FileInfo>& saved) const;
   Response route_response(const Request& request, const RouteMatch& match, Logger& log) const;
+  bool json_route_for(const Request& request, const RouteMatch& match) const;
   Response failure(const std::exception_ptr& error, const Request& request, bool json_route, Logger& log) const noexcept;
+  std::string render(const std::string& name, const mstch::node& context) const;
 
   AppSettings settings_;
   std::vector<RouteDecl> routes_;
@@ -130,13 +108,9 @@ class App {
   BodyLimits limits_;
   std::size_t json_max_depth_ = kDefaultJsonMaxDepth;
   std::vector<std::unique_ptr<UploadPolicy>> upload_policies_;  // parallel to routes_
-  // Rendered pages of template routes whose output depends only on route params, config and env
-  // (production only): key = the params' text. Bounded; guarded by its own mutex.
-  struct PageCache {
-    std::mutex mu;
-    std::unordered_map<std::string, std::string> pages;
-  };
-  mutable std::vector<std::unique_ptr<PageCache>> page_caches_;  // parallel to routes_
+  std::vector<std::unique_ptr<PageCache>> page_caches_;         // parallel to routes_; null: no cache
+  std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
+  mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;
 };
 

@@ -16,11 +16,6 @@
 
 namespace flaskpp::core {
 
-// The client went away or stopped sending mid-body.
-struct ClientGone : HttpError {
-  explicit ClientGone(const std::string& m) : HttpError(400, m) {}
-};
-
 // Where the bytes come from (the adapter reads Apache's input brigades).
 class BodySource {
  public:

@@ -1,5 +1,6 @@
-// Typed errors. Each HttpError is bound to one HTTP status; core::App maps them to responses in
-// one place. ConfigError is raised while building configuration (directive setters, startup).
+// Every typed error of the core. Each HttpError is bound to one HTTP status; core::App maps them
+// to responses in one place. ConfigError is raised while building configuration (directive
+// setters, startup). (MultipartError, in multipart.hpp, is an HttpError with a parse kind.)
 #pragma once
 
 #include <stdexcept>
@@ -29,9 +30,22 @@ struct PayloadTooLarge : HttpError {
 struct UnsupportedMediaType : HttpError {
   explicit UnsupportedMediaType(const std::string& m) : HttpError(415, m) {}
 };
+// The body could not be read to its end: the client went away, stopped sending, or sent a
+// malformed chunked encoding (the message says which).
+struct ClientGone : HttpError {
+  explicit ClientGone(const std::string& m) : HttpError(400, m) {}
+};
+struct RequestTimeout : HttpError {
+  explicit RequestTimeout(const std::string& m) : HttpError(408, m) {}
+};
 // A server-side fault whose message is for the log (and the client only in development).
 struct InternalError : HttpError {
   explicit InternalError(const std::string& m) : HttpError(500, m) {}
+};
+
+// A template or one of its partials cannot be loaded (a 500: the configuration is wrong).
+struct TemplateNotFound : InternalError {
+  explicit TemplateNotFound(const std::string& m) : InternalError(m) {}
 };
 
 class ConfigError : public std::runtime_error {

@@ -1,4 +1,6 @@
 // Built-in handlers: echo (the request back as JSON) and health.
+#include "core/handlers.hpp"
+
 #include "core/app.hpp"
 #include "core/errors.hpp"
 #include "core/json.hpp"
@@ -99,6 +101,19 @@ Response echo(const HandlerContext& ctx) {
 Response health(const HandlerContext& ctx) { return json_response(ctx.app, "{\"status\":\"ok\"}"); }
 
 }  // namespace
+
+void HandlerRegistry::add(const std::string& name, Handler handler) { handlers_[name] = std::move(handler); }
+
+const Handler* HandlerRegistry::find(const std::string& name) const {
+  auto it = handlers_.find(name);
+  return it == handlers_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> HandlerRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& h : handlers_) out.push_back(h.first);
+  return out;
+}
 
 const HandlerRegistry& HandlerRegistry::builtins() {
   static const HandlerRegistry registry = [] {

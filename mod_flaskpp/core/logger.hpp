@@ -23,6 +23,7 @@ class NullLogger final : public Logger {
 
 // Tags used by core (the next free number lives in mod_flaskpp/log_tags_next).
 namespace tag {
+constexpr int kStartupWarning = 2;
 constexpr int kRouteMatched = 8;
 constexpr int kClientError = 6;
 constexpr int kMethodNotAllowed = 7;

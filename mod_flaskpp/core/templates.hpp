@@ -48,10 +48,6 @@ class DirectorySource final : public TemplateSource {
   std::string dir_;
 };
 
-struct TemplateNotFound : InternalError {
-  explicit TemplateNotFound(const std::string& m) : InternalError(m) {}
-};
-
 bool is_safe_template_name(const std::string& name);
 
 // The names a template (with its partials) refers to, found once when it is parsed: lets the

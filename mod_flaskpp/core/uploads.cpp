@@ -1,6 +1,7 @@
 #include "core/uploads.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -47,14 +49,78 @@ bool looks_like_text(std::string_view head, bool complete) {
   return false;
 }
 
-std::string previous_record(const UploadPolicy& p) {
-  std::string key;
-  for (char c : p.route_key) key += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return p.dir + "/.flaskpp-previous-" + key;
+// FNV-1a: a name for a route's record that stays the same across builds and restarts.
+std::string stable_hash(std::string_view text) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 15];
+  return out;
+}
+
+std::string record_base(const UploadPolicy& p) {
+  return p.work_dir + "/replace-" + stable_hash(p.dir + "\n" + p.route_key);
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// An exclusive flock on a file, released when this object dies. flock locks belong to the open
+// file description, so two threads of one process exclude each other as two processes do.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw InternalError("cannot open upload lock file " + path + ": " + errno_text(errno));
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd_);
+      throw InternalError("cannot lock upload lock file " + path + ": " + errno_text(err));
+    }
+  }
+  ~FileLock() { ::close(fd_); }  // closing the last descriptor releases the lock
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+std::vector<std::string> read_record(const std::string& path) {
+  std::vector<std::string> names;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    // Only plain names this module could have written: never a path, never a hidden file.
+    if (!line.empty() && line.find('/') == std::string::npos && line[0] != '.') names.push_back(line);
+  }
+  return names;
+}
+
+// Writes the record under a temporary name and renames it into place (atomic replace).
+void write_record(const std::string& path, const std::vector<FileInfo>& files) {
+  std::string tmp = path + "." + random_hex(8) + ".tmp";
+  {
+    std::ofstream rec(tmp, std::ios::trunc);
+    for (const auto& f : files) rec << f.saved_as << "\n";
+    rec.flush();
+    if (!rec) {
+      ::unlink(tmp.c_str());
+      throw InternalError("cannot write upload record " + tmp);
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw InternalError("cannot replace upload record " + path + ": " + errno_text(err));
+  }
 }
 
 }  // namespace
-
 std::string secure_filename(std::string_view name) {
   std::string s;
   for (char c : name) s += (c == '/' || c == '\\') ? ' ' : c;
@@ -95,7 +161,7 @@ bool extension_has_signature(std::string_view ext) {
   return std::any_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return ext == k; });
 }
 
-bool content_matches_extension(std::string_view ext, std::string_view head) {
+bool content_matches_extension(std::string_view ext, std::string_view head, bool whole_file) {
   if (ext == ".png") return starts_with(head, "\x89PNG\r\n\x1a\n");
   if (ext == ".jpg" || ext == ".jpeg") return starts_with(head, "\xFF\xD8\xFF");
   if (ext == ".gif") return starts_with(head, "GIF87a") || starts_with(head, "GIF89a");
@@ -103,14 +169,45 @@ bool content_matches_extension(std::string_view ext, std::string_view head) {
   if (ext == ".bmp") return starts_with(head, "BM");
   if (ext == ".pdf") return starts_with(head, "%PDF-");
   if (ext == ".zip") return starts_with(head, "PK\x03\x04") || starts_with(head, "PK\x05\x06");
-  if (ext == ".txt" || ext == ".csv" || ext == ".json" || ext == ".md") return looks_like_text(head, true);
+  if (ext == ".txt" || ext == ".csv" || ext == ".json" || ext == ".md") return looks_like_text(head, whole_file);
   return true;
+}
+
+bool is_active_content_extension(std::string_view ext) {
+  // Rendered actively by browsers (stored cross-site scripting) or run by common server handlers.
+  static const char* kActive[] = {
+      ".html", ".htm",  ".xhtml", ".xht",  ".shtml", ".shtm", ".svg",  ".svgz", ".xml",  ".xsl",
+      ".xslt", ".mht",  ".mhtml", ".js",   ".mjs",   ".swf",  ".php",  ".php3", ".php4", ".php5",
+      ".php7", ".php8", ".phtml", ".pht",  ".phar",  ".phps", ".cgi",  ".fcgi", ".pl",   ".pm",
+      ".py",   ".pyc",  ".wsgi",  ".rb",   ".sh",    ".bash", ".asp",  ".aspx", ".asa",  ".jsp",
+      ".jspx", ".lua",  ".exe",   ".dll",  ".bat",   ".cmd",  ".com",  ".htaccess"};
+  return std::any_of(std::begin(kActive), std::end(kActive), [&](const char* k) { return ext == k; });
+}
+
+void check_upload_dirs(const UploadPolicy& policy) {
+  struct stat dir_st {}, work_st {};
+  if (::stat(policy.dir.c_str(), &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) {
+    throw ConfigError("upload directory '" + policy.dir + "' does not exist or is not a directory");
+  }
+  if (::stat(policy.work_dir.c_str(), &work_st) != 0 || !S_ISDIR(work_st.st_mode)) {
+    throw ConfigError("upload work directory '" + policy.work_dir + "' does not exist or is not a directory");
+  }
+  std::string dir = policy.dir + "/";
+  std::string work = policy.work_dir + "/";
+  if (work.compare(0, dir.size(), dir) == 0) {
+    throw ConfigError("upload work directory '" + policy.work_dir + "' is inside the served upload directory '" +
+                      policy.dir + "'; temporary files must not be reachable by URL");
+  }
+  if (dir_st.st_dev != work_st.st_dev) {
+    throw ConfigError("upload work directory '" + policy.work_dir + "' is on another filesystem than '" + policy.dir +
+                      "' (files are placed with link(), which needs one filesystem)");
+  }
 }
 
 UploadSession::UploadSession(const UploadPolicy& policy) : policy_(policy) {}
 
 UploadSession::~UploadSession() {
-  if (!committed_) abort();
+  if (!committed_) discard();
 }
 
 void UploadSession::begin_file(const std::string& field, const std::string& filename, const std::string& content_type) {
@@ -125,22 +222,31 @@ void UploadSession::begin_file(const std::string& field, const std::string& file
     throw UnsupportedMediaType("file type '" + (p.ext.empty() ? std::string("(none)") : p.ext) +
                                "' is not allowed (allowed: " + allowed + ")");
   }
+  if (policy_.allow.empty() && is_active_content_extension(p.ext)) {
+    throw UnsupportedMediaType("file type '" + p.ext +
+                               "' is refused: browsers or servers would run it (set FlaskppUploadAllow to choose)");
+  }
   for (int attempt = 0; attempt < 8 && p.fd < 0; ++attempt) {
-    p.temp_path = policy_.dir + "/.upload-" + random_hex(16) + ".part";
-    p.fd = ::open(p.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    p.temp_path = policy_.work_dir + "/upload-" + random_hex(16) + ".part";
+    // Mode 0666 less Apache's umask (usually 0644), like any file Apache's children create.
+    p.fd = ::open(p.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (p.fd < 0 && errno != EEXIST) break;
   }
   if (p.fd < 0) {
-    throw InternalError("cannot create a file in upload directory " + policy_.dir + ": " + std::strerror(errno));
+    int err = errno;
+    p.temp_path.clear();
+    throw InternalError("cannot create a file in upload work directory " + policy_.work_dir + ": " + errno_text(err));
   }
   files_.push_back(std::move(p));
 }
 
 void UploadSession::check_head(Pending& p, bool at_end) {
   if (p.checked) return;
-  if (!at_end && p.head.size() < kHeadBytes) return;
+  // Mid-stream only once data beyond the head arrived: then the head is known to be a prefix.
+  if (!at_end && p.info.size <= kHeadBytes) return;
   p.checked = true;
-  if (!content_matches_extension(p.ext, p.head)) {
+  bool whole_file = at_end && p.info.size <= p.head.size();
+  if (!content_matches_extension(p.ext, p.head, whole_file)) {
     throw UnsupportedMediaType("content of '" + sanitize_utf8(p.info.filename) + "' is not a " + p.ext + " file");
   }
 }
@@ -148,83 +254,99 @@ void UploadSession::check_head(Pending& p, bool at_end) {
 void UploadSession::write(std::string_view data) {
   if (files_.empty() || files_.back().fd < 0) throw InternalError("upload write without an open file");
   Pending& p = files_.back();
+  p.info.size += data.size();
   if (!p.checked) {
     p.head.append(data.substr(0, kHeadBytes - std::min(kHeadBytes, p.head.size())));
     check_head(p, false);
   }
-  p.info.size += data.size();
   while (!data.empty()) {
     ssize_t n = ::write(p.fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw InternalError("cannot write upload to " + policy_.dir + ": " + std::strerror(errno));
+      throw InternalError("cannot write upload to " + policy_.work_dir + ": " + errno_text(errno));
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
 }
 
-void UploadSession::end_file() {
-  if (files_.empty() || files_.back().fd < 0) return;
-  Pending& p = files_.back();
+void UploadSession::finish(Pending& p) {
+  if (p.fd < 0) return;
   check_head(p, true);
-  if (::close(p.fd) != 0) {
-    p.fd = -1;
-    throw InternalError("cannot write upload to " + policy_.dir + ": " + std::strerror(errno));
-  }
+  int fd = p.fd;
   p.fd = -1;
+  if (::close(fd) != 0) throw InternalError("cannot write upload to " + policy_.work_dir + ": " + errno_text(errno));
 }
 
-std::vector<FileInfo> UploadSession::commit() {
-  std::vector<FileInfo> out;
+void UploadSession::end_file() {
+  if (!files_.empty()) finish(files_.back());
+}
+
+std::vector<FileInfo> UploadSession::plan() {
   long long now = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<FileInfo> out;
   for (auto& p : files_) {
-    if (p.fd >= 0) end_file();
+    finish(p);
     std::string stem = secure_filename(p.info.filename);
     auto dot = stem.rfind('.');
     if (dot != std::string::npos) stem = stem.substr(0, dot);
+    // One dot in a saved name: mod_mime maps every dotted extension ("x.php.png" would be PHP).
+    std::replace(stem.begin(), stem.end(), '.', '_');
     if (stem.empty()) stem = "file";
     if (stem.size() > 100) stem = stem.substr(0, 100);
-    for (int attempt = 0;; ++attempt) {
-      std::string name = stem + "_" + std::to_string(now) + "_" + random_hex(8) + p.ext;
-      std::string final_path = policy_.dir + "/" + name;
-      // link() never replaces an existing file, unlike rename().
-      if (::link(p.temp_path.c_str(), final_path.c_str()) == 0) {
-        ::unlink(p.temp_path.c_str());
-        p.temp_path.clear();
-        p.info.saved_as = name;
-        p.info.url = policy_.url_prefix + "/" + name;
-        break;
-      }
-      if (errno != EEXIST || attempt > 8) {
-        throw InternalError("cannot save upload in " + policy_.dir + ": " + std::strerror(errno));
-      }
-    }
+    std::string name = stem + "_" + std::to_string(now) + "_" + random_hex(8) + p.ext;
+    p.final_path = policy_.dir + "/" + name;
+    p.info.saved_as = name;
+    p.info.url = policy_.url_prefix + "/" + name;
     out.push_back(p.info);
-  }
-  committed_ = true;
-  if (policy_.replace) {
-    // The seed's "delete original image": remove what this route saved last time, then remember
-    // what it saved now. The record is replaced atomically (rename).
-    std::string record = previous_record(policy_);
-    std::ifstream in(record);
-    std::string old;
-    while (std::getline(in, old)) {
-      if (!old.empty() && old.find('/') == std::string::npos && old[0] != '.') {
-        ::unlink((policy_.dir + "/" + old).c_str());
-      }
-    }
-    std::string tmp = record + "." + random_hex(8);
-    {
-      std::ofstream rec(tmp, std::ios::trunc);
-      for (const auto& f : out) rec << f.saved_as << "\n";
-    }
-    ::rename(tmp.c_str(), record.c_str());
   }
   return out;
 }
 
-void UploadSession::abort() noexcept {
+bool UploadSession::commit() {
+  if (committed_) return true;
+  for (auto& p : files_) {
+    finish(p);
+    if (p.final_path.empty()) throw InternalError("upload committed before its names were planned");
+  }
+  std::optional<FileLock> lock;
+  std::string base = record_base(policy_);
+  if (policy_.replace) lock.emplace(base + ".lock");
+  std::vector<std::string> placed;
+  auto roll_back = [&placed] {
+    for (const auto& path : placed) ::unlink(path.c_str());
+  };
+  for (auto& p : files_) {
+    // link() never replaces an existing file, unlike rename().
+    if (::link(p.temp_path.c_str(), p.final_path.c_str()) != 0) {
+      int err = errno;
+      roll_back();
+      if (err == EEXIST) return false;
+      throw InternalError("cannot save upload in " + policy_.dir + ": " + errno_text(err));
+    }
+    placed.push_back(p.final_path);
+  }
+  if (policy_.replace) {
+    // The seed's "delete original image": what this route saved last time goes, once the new
+    // files and the new record are in place.
+    std::string record = base + ".record";
+    std::vector<std::string> previous = read_record(record);
+    std::vector<FileInfo> now;
+    for (const auto& p : files_) now.push_back(p.info);
+    try {
+      write_record(record, now);
+    } catch (...) {
+      roll_back();
+      throw;
+    }
+    for (const auto& old : previous) ::unlink((policy_.dir + "/" + old).c_str());
+  }
+  committed_ = true;
+  discard();  // the temporary names; the data lives on under the final names
+  return true;
+}
+
+void UploadSession::discard() noexcept {
   for (auto& p : files_) {
     if (p.fd >= 0) {
       ::close(p.fd);

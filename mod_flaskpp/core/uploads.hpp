@@ -1,7 +1,14 @@
 // Saving uploaded files safely (seed 16.6): sanitised, unique names inside the upload directory;
-// the extension checked against an allow-list and the content against the extension's magic
-// bytes; every file written to a temporary name in the same directory and renamed only when the
-// whole request succeeded, so a failed, refused or cut upload leaves nothing behind.
+// the extension checked against an allow-list (or, without one, refused when a browser would
+// render it as active content or a server would execute it) and the content against the
+// extension's magic bytes.
+//
+// All or nothing: every file is written to a temporary file in a work directory OUTSIDE the served
+// upload directory (same filesystem), final names are planned before the answer is built, and the
+// files are link()ed into place only once the answer is ready (commit). A failed, refused or cut
+// upload, a failing render or a failing commit leaves no file behind, and with replace=on the
+// previous files are deleted only after the new ones are in place, under a lock shared by every
+// thread and process.
 #pragma once
 
 #include <cstdint>
@@ -24,20 +31,30 @@ std::string secure_filename(std::string_view name);
 // ".png" for "a.PNG", "" when there is none. Lower-cased.
 std::string file_extension(std::string_view name);
 
-// Whether `head` (the first bytes of a file) fits the extension. Extensions with a known
-// signature: .png .jpg .jpeg .gif .webp .bmp .pdf .zip, and text types .txt .csv .json .md
-// (no NUL, valid UTF-8). Others are accepted on their extension alone.
-bool content_matches_extension(std::string_view ext, std::string_view head);
+// Whether `head` (the first bytes of a file; the whole file when `whole_file`) fits the
+// extension. Extensions with a known signature: .png .jpg .jpeg .gif .webp .bmp .pdf .zip, and
+// text types .txt .csv .json .md (no NUL, valid UTF-8; a head cut inside a character is fine).
+// Others are accepted on their extension alone.
+bool content_matches_extension(std::string_view ext, std::string_view head, bool whole_file = true);
 bool extension_has_signature(std::string_view ext);
+// Extensions refused when no FlaskppUploadAllow list is set: content a browser renders actively
+// (.html, .svg, .xml, .js, ...) or a server executes (.php, .cgi, .pl, .py, .asp, .jsp, ...).
+bool is_active_content_extension(std::string_view ext);
 
 struct UploadPolicy {
-  std::string dir;                 // absolute directory, must exist and be writable
+  std::string dir;                 // absolute served directory the files land in
   std::string url_prefix;          // URL under which `dir` is served, e.g. "/static/img"
-  std::vector<std::string> allow;  // lower-case extensions with the dot; empty = any
+  std::string work_dir;            // absolute, outside `dir`, same filesystem: temporary files,
+                                   // replace records and their lock files
+  std::vector<std::string> allow;  // lower-case extensions with the dot; empty = any but active
   bool replace = false;            // delete this route's previous files after saving new ones
   std::string route_key;           // names the route's "previous files" record (replace)
   std::string field;               // only files of this form field are saved
 };
+
+// Throws ConfigError when the work directory is missing, inside the upload directory, or on
+// another filesystem (link() could not place files atomically).
+void check_upload_dirs(const UploadPolicy& policy);
 
 // One request's uploads. Not thread-safe (one request, one thread). Destroying a session that was
 // not committed removes its temporary files.
@@ -49,15 +66,19 @@ class UploadSession {
   UploadSession& operator=(const UploadSession&) = delete;
 
   // Starts a file; throws UnsupportedMediaType for a refused extension, InternalError when the
-  // directory cannot be written.
+  // work directory cannot be written.
   void begin_file(const std::string& field, const std::string& filename, const std::string& content_type);
   // Throws UnsupportedMediaType when the first bytes do not fit the extension.
   void write(std::string_view data);
   void end_file();
-  // Renames every finished file to its final unique name; fills saved_as/url. Then, with
-  // replace, deletes the files this route saved last time.
-  std::vector<FileInfo> commit();
-  void abort() noexcept;
+  // Chooses a fresh unique final name for every file (saved_as, url) without placing anything;
+  // the answer is built from these. Call again after commit() returned false.
+  std::vector<FileInfo> plan();
+  // Places every planned file, all or nothing. With replace, the route's record of its previous
+  // files is swapped and those files deleted, under an exclusive lock (flock) on a file in the
+  // work directory. Returns false when a planned name was taken meanwhile (nothing placed: plan
+  // and build the answer again). Throws InternalError on any other failure (nothing placed).
+  bool commit();
   std::size_t file_count() const { return files_.size(); }
 
  private:
@@ -68,8 +89,11 @@ class UploadSession {
     int fd = -1;
     std::string head;  // first bytes, for the content check
     bool checked = false;
+    std::string final_path;  // planned
   };
   void check_head(Pending& p, bool at_end);
+  void finish(Pending& p);
+  void discard() noexcept;
 
   const UploadPolicy& policy_;
   std::vector<Pending> files_;

@@ -1,6 +1,7 @@
 #include "glue/config.hpp"
 
 #include "glue/boundary.hpp"
+#include "glue/lifecycle.hpp"
 #include "glue/pool.hpp"
 
 extern "C" {
@@ -9,18 +10,23 @@ extern module AP_MODULE_DECLARE_DATA flaskpp_module;
 
 namespace flaskpp::glue {
 
+
 extern "C" void* fpp_create_server_config(apr_pool_t* p, server_rec*) noexcept {
   try {
     return make_pool_owned<ServerConfig>(p);
+  } catch (const std::exception& e) {
+    note_config_failure(p, "create a server configuration", e.what());
   } catch (...) {
-    return nullptr;
+    note_config_failure(p, "create a server configuration", "unknown error");
   }
+  return nullptr;
 }
 
 extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_v) noexcept {
   try {
     const auto* base = static_cast<const ServerConfig*>(base_v);
     const auto* add = static_cast<const ServerConfig*>(add_v);
+    if (!base || !add) return nullptr;  // creation failed and was reported
     auto* merged = make_pool_owned<ServerConfig>(p);
     merged->routes = base->routes;
     merged->routes.insert(merged->routes.end(), add->routes.begin(), add->routes.end());
@@ -33,14 +39,18 @@ extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_
     bool add_dir = !add->upload_dir.empty();
     merged->upload_dir = add_dir ? add->upload_dir : base->upload_dir;
     merged->upload_url = add_dir ? add->upload_url : base->upload_url;
+    merged->upload_work_dir = add->upload_work_dir.empty() ? base->upload_work_dir : add->upload_work_dir;
     merged->upload_allow = add->upload_allow.empty() ? base->upload_allow : add->upload_allow;
     merged->max_body = add->max_body ? add->max_body : base->max_body;
     merged->max_parts = add->max_parts ? add->max_parts : base->max_parts;
     merged->quick_handler = add->quick_handler ? add->quick_handler : base->quick_handler;
     return merged;
+  } catch (const std::exception& e) {
+    note_config_failure(p, "merge a virtual host's configuration", e.what());
   } catch (...) {
-    return nullptr;
+    note_config_failure(p, "merge a virtual host's configuration", "unknown error");
   }
+  return nullptr;
 }
 
 ServerConfig* server_config(server_rec* s) {
@@ -59,6 +69,7 @@ core::AppSettings settings_from(const ServerConfig& cfg) {
   settings.error_templates = cfg.error_templates;
   settings.upload_dir = cfg.upload_dir;
   settings.upload_url = cfg.upload_url;
+  settings.upload_work_dir = cfg.upload_work_dir;
   settings.upload_allow = cfg.upload_allow;
   settings.max_body = cfg.max_body;
   settings.max_parts = cfg.max_parts;

@@ -29,6 +29,7 @@ struct ServerConfig {
   std::map<int, std::string> error_templates; // status -> template name
   std::string upload_dir;                     // FlaskppUploadDir, absolute; empty = unset
   std::string upload_url;                     // its URL prefix (second argument)
+  std::string upload_work_dir;                // FlaskppUploadWorkDir, absolute; empty = default
   std::vector<std::string> upload_allow;      // FlaskppUploadAllow, lower-case ".ext"
   std::optional<std::size_t> max_body;        // FlaskppUploadMaxSize, bytes
   std::optional<std::size_t> max_parts;       // FlaskppUploadMaxParts
@@ -45,6 +46,8 @@ void* fpp_create_server_config(apr_pool_t* p, server_rec* s) noexcept;
 void* fpp_merge_server_config(apr_pool_t* p, void* base, void* add) noexcept;
 }
 
+// The server's configuration; null when its creation or merge failed (check_config then stops
+// startup).
 ServerConfig* server_config(server_rec* s);
 core::AppSettings settings_from(const ServerConfig& cfg);
 

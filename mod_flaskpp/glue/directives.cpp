@@ -15,7 +15,11 @@ using flaskpp::glue::guard_directive;
 
 namespace {
 
-ServerConfig& cfg_of(cmd_parms* cmd) { return *flaskpp::glue::server_config(cmd->server); }
+ServerConfig& cfg_of(cmd_parms* cmd) {
+  ServerConfig* cfg = flaskpp::glue::server_config(cmd->server);
+  if (!cfg) throw core::ConfigError("the server's configuration could not be created");
+  return *cfg;
+}
 
 // An existing directory, relative paths taken from ServerRoot.
 std::string existing_dir(cmd_parms* cmd, const char* dir, const char* what) {
@@ -113,6 +117,17 @@ extern "C" const char* fpp_set_upload_dir(cmd_parms* cmd, void*, const char* dir
     ServerConfig& cfg = cfg_of(cmd);
     cfg.upload_dir = existing_dir(cmd, dir, "upload directory");
     cfg.upload_url = prefix == "/" ? "" : prefix;
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_upload_work_dir(cmd_parms* cmd, void*, const char* dir) noexcept {
+  return guard_directive(cmd, [&]() -> const char* {
+    const char* path = ap_server_root_relative(cmd->pool, dir);
+    if (!path) throw core::ConfigError(std::string("invalid path '") + dir + "'");
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    cfg_of(cmd).upload_work_dir = p;
     return nullptr;
   });
 }

@@ -11,6 +11,7 @@ constexpr const char* kConfigFile = "FlaskppConfigFile";
 constexpr const char* kEnv = "FlaskppEnv";
 constexpr const char* kErrorTemplate = "FlaskppErrorTemplate";
 constexpr const char* kUploadDir = "FlaskppUploadDir";
+constexpr const char* kUploadWorkDir = "FlaskppUploadWorkDir";
 constexpr const char* kUploadAllow = "FlaskppUploadAllow";
 constexpr const char* kUploadMaxSize = "FlaskppUploadMaxSize";
 constexpr const char* kUploadMaxParts = "FlaskppUploadMaxParts";
@@ -25,6 +26,7 @@ const char* fpp_set_config_file(cmd_parms* cmd, void* dcfg, const char* path, co
 const char* fpp_set_env(cmd_parms* cmd, void* dcfg, const char* env) noexcept;
 const char* fpp_set_error_template(cmd_parms* cmd, void* dcfg, const char* code, const char* name) noexcept;
 const char* fpp_set_upload_dir(cmd_parms* cmd, void* dcfg, const char* dir, const char* url) noexcept;
+const char* fpp_set_upload_work_dir(cmd_parms* cmd, void* dcfg, const char* dir) noexcept;
 const char* fpp_set_upload_allow(cmd_parms* cmd, void* dcfg, const char* ext) noexcept;
 const char* fpp_set_upload_max_size(cmd_parms* cmd, void* dcfg, const char* size) noexcept;
 const char* fpp_set_upload_max_parts(cmd_parms* cmd, void* dcfg, const char* count) noexcept;

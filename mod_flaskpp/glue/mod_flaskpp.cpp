@@ -3,6 +3,7 @@
 #include "glue/apache.hpp"
 #include "glue/config.hpp"
 #include "glue/directives.hpp"
+#include "glue/lifecycle.hpp"
 
 namespace {
 
@@ -29,6 +30,9 @@ const command_rec fpp_commands[] = {
                   "CODE TEMPLATE: custom error page for an HTTP status"),
     AP_INIT_TAKE12(d::kUploadDir, as_cmd(fpp_set_upload_dir), nullptr, RSRC_CONF,
                    "DIR [URL]: where upload actions save files, and the URL prefix they are served under"),
+    AP_INIT_TAKE1(d::kUploadWorkDir, as_cmd(fpp_set_upload_work_dir), nullptr, RSRC_CONF,
+                  "DIR: temporary upload files, outside the served tree, same filesystem as FlaskppUploadDir "
+                  "(default: DefaultRuntimeDir/flaskpp-upload; created at startup)"),
     AP_INIT_ITERATE(d::kUploadAllow, as_cmd(fpp_set_upload_allow), nullptr, RSRC_CONF,
                     ".ext ...: file extensions upload actions accept (content checked too)"),
     AP_INIT_TAKE1(d::kUploadMaxSize, as_cmd(fpp_set_upload_max_size), nullptr, RSRC_CONF,
@@ -39,7 +43,21 @@ const command_rec fpp_commands[] = {
                  "On: answer routes from the quick handler, skipping Apache's access checks (default Off)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
-void fpp_register_hooks(apr_pool_t*) noexcept { flaskpp::adapter::register_hooks(); }
+void fpp_register_hooks(apr_pool_t*) noexcept {
+  namespace glue = flaskpp::glue;
+  namespace adapter = flaskpp::adapter;
+  // Lifecycle (glue/lifecycle.cpp).
+  ap_hook_pre_config(glue::fpp_pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_check_config(glue::fpp_check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_post_config(glue::fpp_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(glue::fpp_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // Requests (adapter/handler.cpp).
+  ap_hook_quick_handler(adapter::fpp_quick_handler, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_map_to_storage(adapter::fpp_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_post_perdir_config(adapter::fpp_post_perdir_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_fixups(adapter::fpp_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+  ap_hook_handler(adapter::fpp_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "glue/config.hpp"
+#include "glue/lifecycle.hpp"
 #include "glue/pool.hpp"
 
 extern "C" {
@@ -13,6 +14,12 @@ module AP_MODULE_DECLARE_DATA flaskpp_module = {STANDARD20_MODULE_STUFF, nullptr
 
 namespace glue = flaskpp::glue;
 namespace core = flaskpp::core;
+
+// The real one (glue/lifecycle.cpp) logs through httpd; here failures are only counted.
+namespace flaskpp::glue {
+int g_config_failures = 0;
+void note_config_failure(apr_pool_t*, const char*, const char*) noexcept { ++g_config_failures; }
+}  // namespace flaskpp::glue
 
 namespace {
 
@@ -100,6 +107,25 @@ TEST_F(PoolTest, MergeAppendsParentFirstAndLetsTheChildOverride) {
   // Inputs are left as they were.
   EXPECT_EQ(base->routes.size(), 2u);
   EXPECT_EQ(add->routes.size(), 1u);
+}
+
+TEST_F(PoolTest, UploadWorkDirIsInheritedUnlessSet) {
+  auto* base = static_cast<glue::ServerConfig*>(glue::fpp_create_server_config(pool_, nullptr));
+  auto* add = static_cast<glue::ServerConfig*>(glue::fpp_create_server_config(pool_, nullptr));
+  base->upload_work_dir = "/srv/work";
+  auto* m = static_cast<glue::ServerConfig*>(glue::fpp_merge_server_config(pool_, base, add));
+  EXPECT_EQ(glue::settings_from(*m).upload_work_dir, "/srv/work");
+  add->upload_work_dir = "/srv/vhost-work";
+  m = static_cast<glue::ServerConfig*>(glue::fpp_merge_server_config(pool_, base, add));
+  EXPECT_EQ(m->upload_work_dir, "/srv/vhost-work");
+}
+
+// A config whose creation failed is null: merging it must not dereference it (it used to be
+// swallowed and then dereferenced later); check_config stops startup on the null config.
+TEST_F(PoolTest, MergeOfAFailedConfigIsNullNotACrash) {
+  auto* ok = glue::fpp_create_server_config(pool_, nullptr);
+  EXPECT_EQ(glue::fpp_merge_server_config(pool_, nullptr, ok), nullptr);
+  EXPECT_EQ(glue::fpp_merge_server_config(pool_, ok, nullptr), nullptr);
 }
 
 TEST_F(PoolTest, SettingsApplyPerEnvironmentConfigFiles) {

@@ -72,6 +72,18 @@ class ConfigCheck : public ::testing::Test {
     EXPECT_NE(o.output.find(message), std::string::npos) << "expected '" << message << "' in:\n" << o.output;
   }
 
+  // A configuration that parses but cannot work: check_config stops Apache, naming the
+  // directive's file:line when one directive is at fault.
+  void expect_refused_at_check(const std::string& body, int line_in_body, const std::string& message) const {
+    Outcome o = check(body);
+    EXPECT_NE(o.exit_code, 0) << o.output;
+    if (line_in_body >= 0) {
+      std::string where = path("httpd.conf") + ":" + std::to_string(kFirstLine + line_in_body);
+      EXPECT_NE(o.output.find(where), std::string::npos) << "expected '" << where << "' in:\n" << o.output;
+    }
+    EXPECT_NE(o.output.find(message), std::string::npos) << "expected '" << message << "' in:\n" << o.output;
+  }
+
   fs::path dir_;
 };
 
@@ -113,7 +125,8 @@ TEST_F(ConfigCheck, MalformedPattern) {
 
 TEST_F(ConfigCheck, UnknownActionHandlerOrRedirectCode) {
   expect_rejected("FlaskppRoute GET / render index.html", 0, "FlaskppRoute", "unknown action 'render'");
-  expect_rejected("FlaskppRoute GET / handler nope", 0, "FlaskppRoute", "unknown handler 'nope'");
+  // Handler names are resolved against the configuration's registry (built-ins and plugins).
+  expect_refused_at_check("\nFlaskppRoute GET / handler nope", 1, "unknown handler 'nope' (known: echo, health)");
   expect_rejected("FlaskppRoute GET / redirect /x 200", 0, "FlaskppRoute", "must be 301, 302, 303, 307 or 308");
   expect_rejected("FlaskppRoute GET /", 0, "FlaskppRoute", "needs METHODS PATTERN ACTION");
 }

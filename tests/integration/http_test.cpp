@@ -1,6 +1,10 @@
 // Integration tests: HTTP with libcurl against the private Apache started by server.sh (CTest
 // fixture "apache"), which runs the freshly built mod_flaskpp with the demo app and test routes.
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
@@ -368,8 +372,74 @@ TEST_F(Http, CustomErrorTemplateServesApacheOwn404s) {
   Reply json = get("/t/num/0");
   EXPECT_EQ(json.status, 404);
   EXPECT_EQ(parse(json.body)["error"]["code"].GetInt(), 404);
-  // The internal error path is not reachable from outside.
+  // The internal error path is not reachable from outside: asked for directly, the 500 page is a
+  // plain 404 (the page of an unrouted path), not a 500.
+  Reply inner = get("/.flaskpp-error/500");
+  EXPECT_EQ(inner.status, 404);
+  EXPECT_NE(inner.body.find("404 Not Found"), std::string::npos) << inner.body;
   EXPECT_EQ(get("/.flaskpp-error/404").status, 404);
+}
+
+// Defect: the page showed the internal redirect (/.flaskpp-error/404) as request.path and lost the
+// query. It describes the request the client made.
+TEST_F(Http, ErrorPagesDescribeTheClientsRequest) {
+  Reply r = get("/static/css/missing.css?x=1&y=two");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body.find("flaskpp-error"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("/static/css/missing.css?x=1&amp;y=two"), std::string::npos) << r.body;
+  // The same page for a template route's converter 404 (answered by the module itself).
+  Reply route = get("/t/page-num/0?z=9");
+  EXPECT_EQ(route.status, 404);
+  EXPECT_NE(route.body.find("/t/page-num/0?z=9"), std::string::npos) << route.body;
+}
+
+// Negotiated error answers (HTML or JSON by Accept) say so to caches; JSON routes' are fixed.
+TEST_F(Http, NegotiatedErrorsCarryVaryAccept) {
+  for (const char* path : {"/no/such/page", "/t/page-num/0"}) {
+    Reply html = get(path);
+    EXPECT_EQ(html.header("content-type"), "text/html; charset=utf-8") << path;
+    EXPECT_NE(html.header("vary").find("Accept"), std::string::npos) << path;
+    Reply json = get(path, {"Accept: application/json"});
+    EXPECT_EQ(json.header("content-type"), "application/json") << path;
+    EXPECT_NE(json.header("vary").find("Accept"), std::string::npos) << path;
+  }
+  Reply fixed = get("/t/num/0", {"Accept: text/html"});
+  EXPECT_EQ(fixed.header("content-type"), "application/json");
+  EXPECT_EQ(fixed.header("vary").find("Accept"), std::string::npos) << fixed.header("vary");
+}
+
+// Defect: FlaskppErrorTemplate silently overrode an operator's ErrorDocument for the same code.
+TEST_F(Http, OperatorErrorDocumentWinsOverTheErrorTemplate) {
+  Reply unrouted = get("/t/errdoc/missing");
+  EXPECT_EQ(unrouted.status, 404);
+  EXPECT_EQ(unrouted.body, "operator 404 page");
+  Reply page = get("/t/errdoc/n/0");  // a template route's own 404 (converter bound)
+  EXPECT_EQ(page.status, 404);
+  EXPECT_EQ(page.body, "operator 404 page");
+  Reply json = get("/t/errdoc/j/0");  // JSON routes answer JSON whatever ErrorDocument says
+  EXPECT_EQ(json.status, 404);
+  EXPECT_EQ(parse(json.body)["error"]["code"].GetInt(), 404);
+  EXPECT_EQ(get("/t/errdoc/n/3").status, 200);
+  // Outside the <Location>, the error template still answers.
+  EXPECT_NE(get("/no/such/page").body.find("<h1 class=\"error-code\">404 Not Found</h1>"), std::string::npos);
+}
+
+// Defect: a 405 on a handler (JSON) route was an HTML page.
+TEST_F(Http, MethodNotAllowedOnJsonRoutesIsJson) {
+  Reply j = http("GET", "/t/only-post");
+  EXPECT_EQ(j.status, 405);
+  EXPECT_EQ(j.header("content-type"), "application/json");
+  EXPECT_EQ(j.header("allow"), "OPTIONS, POST");
+  EXPECT_EQ(parse(j.body)["error"]["code"].GetInt(), 405);
+  Reply browser = http("PATCH", "/api/items/3", {"Accept: text/html"});
+  EXPECT_EQ(browser.status, 405);
+  EXPECT_EQ(browser.header("content-type"), "application/json");
+  // Template routes keep HTML unless the client accepts only JSON.
+  Reply page = http("DELETE", "/hello/x");
+  EXPECT_EQ(page.status, 405);
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page.header("allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(http("DELETE", "/hello/x", {"Accept: application/json"}).header("content-type"), "application/json");
 }
 
 TEST_F(Http, JsonOnlyClientsGetJsonErrors) {
@@ -379,6 +449,34 @@ TEST_F(Http, JsonOnlyClientsGetJsonErrors) {
   EXPECT_EQ(parse(r.body)["error"]["code"].GetInt(), 404);
   Reply browser = get("/no/such/page", {"Accept: text/html,application/json;q=0.9"});
   EXPECT_EQ(browser.header("content-type"), "text/html; charset=utf-8");
+}
+
+// Defect: a malformed chunked body was logged as "the client stopped sending".
+TEST_F(Http, MalformedChunkedBodyIs400AndNamedInTheLog) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(instance().port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req =
+      "POST /api/echo?malformed-chunk-test HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"a\":\r\nzz-not-hex\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;  // Apache's own answer (HTTP_IN failed the body)
+  std::string log;
+  for (int i = 0; i < 50; ++i) {
+    log = read_file(instance().root + "/logs/error_log");
+    if (log.find("malformed-chunk-test") != std::string::npos || log.find("malformed chunked") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(log.find("FPP00006: 400 for POST /api/echo: malformed chunked transfer encoding"), std::string::npos)
+      << log.substr(log.size() > 2000 ? log.size() - 2000 : 0);
 }
 
 TEST_F(Http, LocationRequireAppliesToRoutes) {

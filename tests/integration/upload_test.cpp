@@ -46,9 +46,13 @@ std::set<std::string> saved_files(const std::string& dir) {
   return out;
 }
 
-bool has_temp_files(const std::string& dir) {
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().rfind(".upload-", 0) == 0) return true;
+// Temporary files live in FlaskppUploadWorkDir (conf/flaskpp.conf: var/upload-work), never in a
+// served directory.
+std::string work_dir() { return instance().root + "/var/upload-work"; }
+bool has_temp_files() {
+  for (const auto& e : fs::directory_iterator(work_dir())) {
+    std::string n = e.path().filename().string();
+    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".part") == 0) return true;
   }
   return false;
 }
@@ -149,7 +153,39 @@ TEST_F(Upload, SingleFileIsSavedUnderAUniqueNameAndServedByApache) {
   Reply served = get("/static/img/" + saved);
   EXPECT_EQ(served.status, 200);
   EXPECT_EQ(served.body, data);
-  EXPECT_FALSE(has_temp_files(img_dir()));
+  EXPECT_FALSE(has_temp_files());
+}
+
+// Defect: files were placed before then=template: rendered; a render failure kept them.
+TEST_F(Upload, ARenderFailureLeavesNoFile) {
+  auto before = saved_files(img_dir());
+  Reply r = post("/t/upload-broken", kMultipart, multipart({{"file", std::string("b.png"), png(3000, 3)}}));
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(saved_files(img_dir()), before);
+  EXPECT_FALSE(has_temp_files());
+}
+
+// The served upload directory runs nothing and lets no browser sniff a file into HTML.
+TEST_F(Upload, SavedFilesAreServedWithNosniff) {
+  Reply r = post("/t/upload", kMultipart, multipart({{"file", std::string("n.png"), png(1000, 5)}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string url = parse(r.body)["img_show"].GetString();
+  std::string headers;
+  CURL* c = curl_easy_init();
+  std::string full = "http://127.0.0.1:" + std::to_string(instance().port) + url;
+  std::string body;
+  curl_easy_setopt(c, CURLOPT_URL, full.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &headers);
+  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(headers.find("X-Content-Type-Options: nosniff"), std::string::npos) << headers;
+  EXPECT_NE(headers.find("Content-Type: image/png"), std::string::npos) << headers;
 }
 
 TEST_F(Upload, SeveralFilesInOneRequest) {
@@ -186,7 +222,7 @@ TEST_F(Upload, DisguisedFilesAre415AndLeaveNothing) {
                      multipart({{"file", std::string("good.png"), png(3000)}, {"file", std::string("bad.jpg"), png(3000)}}));
   EXPECT_EQ(mixed.status, 415);
   EXPECT_EQ(saved_files(img_dir()), before);
-  EXPECT_FALSE(has_temp_files(img_dir()));
+  EXPECT_FALSE(has_temp_files());
 }
 
 TEST_F(Upload, OversizedBodiesAre413AndLeaveNothing) {
@@ -198,7 +234,7 @@ TEST_F(Upload, OversizedBodiesAre413AndLeaveNothing) {
   Reply streamed = post("/t/upload", kMultipart, big, 0, true);
   EXPECT_EQ(streamed.status, 413);
   EXPECT_EQ(saved_files(img_dir()), before);
-  EXPECT_FALSE(has_temp_files(img_dir()));
+  EXPECT_FALSE(has_temp_files());
 }
 
 TEST_F(Upload, ApacheLimitRequestBodyIs413Too) {
@@ -227,7 +263,7 @@ TEST_F(Upload, WrongContentTypeOrMissingFieldOrBoundary) {
   EXPECT_EQ(noboundary.status, 400);
   Reply truncated = post("/t/upload", kMultipart, multipart({{"file", std::string("a.png"), png(100)}}).substr(0, 150));
   EXPECT_EQ(truncated.status, 400);
-  EXPECT_FALSE(has_temp_files(img_dir()));
+  EXPECT_FALSE(has_temp_files());
 }
 
 TEST_F(Upload, HostileNamesStayInsideTheUploadDirectory) {
@@ -287,12 +323,13 @@ TEST_F(Upload, ClientDisconnectMidUploadLeavesNoFile) {
     sent += static_cast<std::size_t>(n);
   }
   // Wait until the server has started writing the temporary file, then vanish.
-  for (int i = 0; i < 100 && !has_temp_files(dev_dir()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_TRUE(has_temp_files(dev_dir())) << "the upload should be in progress";
+  for (int i = 0; i < 100 && !has_temp_files(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(has_temp_files()) << "the upload should be in progress";
+  EXPECT_EQ(saved_files(dev_dir()), before) << "nothing reaches the served directory while the upload runs";
   ::close(fd);
   bool clean = false;
   for (int i = 0; i < 250 && !clean; ++i) {
-    clean = !has_temp_files(dev_dir()) && saved_files(dev_dir()) == before;
+    clean = !has_temp_files() && saved_files(dev_dir()) == before;
     if (!clean) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(clean) << "a cut upload must leave nothing behind";

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/app.hpp"
+#include "core/negotiation.hpp"
 #include "core/errors.hpp"
 #include "core/json.hpp"
 #include "test_support.hpp"
@@ -103,7 +104,7 @@ TEST(ParseRoute, Errors) {
       {"GET"},
       {"GET", "/x"},                                      // missing action
       {"GET", "/x", "render", "a.html"},                  // unknown action
-      {"GET", "/x", "handler", "nope"},                   // unknown handler
+      {"GET", "/x", "handler", "no pe"},                  // not a handler name
       {"GET", "/x", "handler"},                           // missing handler name
       {"GET", "/x", "template"},                          // missing template name
       {"GET", "/x", "redirect"},                          // missing URL
@@ -129,6 +130,25 @@ TEST(ParseRoute, Errors) {
   }
 }
 
+// Handler names are resolved when the App is built, against the registry of that configuration
+// (built-ins and plugins), not while the directive is parsed.
+TEST(ParseRoute, UnknownHandlersFailWhenTheAppIsBuilt) {
+  RouteDecl d = parse_route({"GET", "/x", "handler", "nope"});
+  d.where = "httpd.conf:12";
+  try {
+    App app(AppSettings{}, {d}, HandlerRegistry::builtins());
+    ADD_FAILURE() << "an unknown handler must fail";
+  } catch (const ConfigError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("unknown handler 'nope'"), std::string::npos) << m;
+    EXPECT_NE(m.find("httpd.conf:12"), std::string::npos) << "names the directive's file and line: " << m;
+    EXPECT_NE(m.find("echo"), std::string::npos) << "lists the known handlers: " << m;
+  }
+  HandlerRegistry plugins = HandlerRegistry::builtins();
+  plugins.add("nope", [](const HandlerContext&) { return Response{}; });
+  EXPECT_NO_THROW(App(AppSettings{}, {d}, plugins));
+}
+
 TEST(ParseRoute, MessagesAreSpecific) {
   auto message = [](const std::vector<std::string>& args) -> std::string {
     try {
@@ -139,9 +159,7 @@ TEST(ParseRoute, MessagesAreSpecific) {
     return "<no error>";
   };
   EXPECT_NE(message({"GET", "/x", "render", "a"}).find("unknown action 'render'"), std::string::npos);
-  std::string h = message({"GET", "/x", "handler", "nope"});
-  EXPECT_NE(h.find("unknown handler 'nope'"), std::string::npos) << h;
-  EXPECT_NE(h.find("echo"), std::string::npos) << "lists the built-ins: " << h;
+  EXPECT_NE(message({"GET", "/x", "handler", "no/pe"}).find("handler name 'no/pe'"), std::string::npos);
   EXPECT_NE(message({"GET", "/x", "redirect", "/y", "300"}).find("301, 302, 303, 307 or 308"), std::string::npos);
   EXPECT_NE(message({"GET", "/x", "template", "a", "b"}).find("unexpected argument 'b'"), std::string::npos);
 }
@@ -701,7 +719,7 @@ TEST(AcceptsOnlyJson, Variants) {
   auto only_json = [](const char* accept) {
     Request r;
     if (accept) r.headers = {{"accept", accept}};
-    return App::accepts_only_json(r);
+    return accepts_only_json(r);
   };
   EXPECT_FALSE(only_json(nullptr));
   EXPECT_TRUE(only_json("application/json"));
@@ -717,18 +735,17 @@ TEST(AcceptsOnlyJson, Variants) {
   EXPECT_TRUE(only_json("application/json, text/html; q=0"));
 }
 
-// KNOWN BUG (app.cpp, accepts_only_json): "q=0.0" and "q=0.000" also mean "not acceptable"
-// (RFC 9110 12.4.2), but only the literal "q=0" is treated as a refusal.
+// "q=0.0" and "q=0.000" also mean "not acceptable" (RFC 9110 12.4.2), not only the literal "q=0".
 TEST(AcceptsOnlyJson, ZeroQualityWithDecimals) {
   Request r;
   r.headers = {{"accept", "application/json, text/html;q=0.0"}};
-  EXPECT_TRUE(App::accepts_only_json(r));
+  EXPECT_TRUE(accepts_only_json(r));
   r.headers = {{"accept", "application/json, */*;q=0.000"}};
-  EXPECT_TRUE(App::accepts_only_json(r));
+  EXPECT_TRUE(accepts_only_json(r));
 }
 
-// KNOWN BUG (app.cpp, param_node): an int parameter beyond the range of int becomes a double and
-// mstch prints it with 6 significant digits ("1e+10"); Flask renders all digits.
+// An int parameter beyond the range of int renders all its digits, as Flask does (mstch would
+// print a double with 6 significant digits, "1e+10").
 TEST(TemplateParams, LargeIntegerParamRendersAllDigits) {
   Harness h;
   h.dir.write("n.html", "{{n}}");

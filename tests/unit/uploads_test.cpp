@@ -2,8 +2,14 @@
 // temporary files that vanish on failure, replace-previous, and the size limits.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <thread>
 
 #include "core/app.hpp"
 #include "core/body.hpp"
@@ -99,17 +105,28 @@ TEST(ContentCheck, MagicBytesMustFitTheExtension) {
 class UploadStore : public ::testing::Test {
  protected:
   void SetUp() override {
-    policy_.dir = dir_.str();
+    fs::create_directories(dir_.path() / "served");
+    fs::create_directories(dir_.path() / "work");
+    policy_.dir = (dir_.path() / "served").string();
+    policy_.work_dir = (dir_.path() / "work").string();
     policy_.url_prefix = "/static/img";
     policy_.allow = {".png", ".txt"};
     policy_.route_key = "POST /upload";
     policy_.field = "file";
   }
+  std::set<std::string> served() const { return listing(policy_.dir); }
+  std::set<std::string> work() const { return listing(policy_.work_dir); }
+  // plan() then commit(), as the upload action does.
+  std::vector<core::FileInfo> save(core::UploadSession& s) {
+    auto files = s.plan();
+    EXPECT_TRUE(s.commit());
+    return files;
+  }
   TempDir dir_;
   core::UploadPolicy policy_;
 };
 
-TEST_F(UploadStore, CommitRenamesTemporaryFilesToUniqueNames) {
+TEST_F(UploadStore, CommitLinksTemporaryFilesFromTheWorkDirToUniqueNames) {
   core::UploadSession s(policy_);
   s.begin_file("file", "../../a b.png", "image/png");
   s.write(kPng.substr(0, 3));
@@ -118,19 +135,21 @@ TEST_F(UploadStore, CommitRenamesTemporaryFilesToUniqueNames) {
   s.begin_file("file", "a b.png", "image/png");
   s.write(kPng);
   s.end_file();
-  auto names = listing(dir_.str());
-  ASSERT_EQ(names.size(), 2u);
-  for (const auto& n : names) EXPECT_EQ(n.rfind(".upload-", 0), 0u) << "only temporary files before commit";
-  auto files = s.commit();
+  EXPECT_TRUE(served().empty()) << "nothing in the served directory before commit";
+  EXPECT_EQ(work().size(), 2u) << "temporary files live in the work directory";
+  auto files = s.plan();
+  EXPECT_TRUE(served().empty()) << "planning places nothing";
+  ASSERT_TRUE(s.commit());
   ASSERT_EQ(files.size(), 2u);
   EXPECT_NE(files[0].saved_as, files[1].saved_as);
   for (const auto& f : files) {
     EXPECT_EQ(f.saved_as.rfind("a_b_", 0), 0u) << f.saved_as;
     EXPECT_EQ(f.url, "/static/img/" + f.saved_as);
     EXPECT_EQ(f.size, kPng.size());
-    EXPECT_EQ(fs::file_size(dir_.path() / f.saved_as), kPng.size());
+    EXPECT_EQ(fs::file_size(fs::path(policy_.dir) / f.saved_as), kPng.size());
   }
-  EXPECT_EQ(listing(dir_.str()).size(), 2u) << "no temporary file left";
+  EXPECT_EQ(served().size(), 2u);
+  EXPECT_TRUE(work().empty()) << "no temporary file left";
 }
 
 TEST_F(UploadStore, RefusalsAndAbortsLeaveNothing) {
@@ -154,7 +173,15 @@ TEST_F(UploadStore, RefusalsAndAbortsLeaveNothing) {
     s.begin_file("file", "ok.png", "");
     s.write(kPng);
   }
-  EXPECT_TRUE(listing(dir_.str()).empty());
+  {
+    core::UploadSession s(policy_);  // planned but never committed: a failed render
+    s.begin_file("file", "ok.png", "");
+    s.write(kPng);
+    s.end_file();
+    s.plan();
+  }
+  EXPECT_TRUE(served().empty());
+  EXPECT_TRUE(work().empty());
 }
 
 TEST_F(UploadStore, ReplaceDeletesThePreviousUpload) {
@@ -165,16 +192,181 @@ TEST_F(UploadStore, ReplaceDeletesThePreviousUpload) {
     s.begin_file("file", "one.txt", "");
     s.write("first");
     s.end_file();
-    first = s.commit().at(0).saved_as;
+    first = save(s).at(0).saved_as;
   }
-  ASSERT_TRUE(fs::exists(dir_.path() / first));
+  ASSERT_TRUE(fs::exists(fs::path(policy_.dir) / first));
   core::UploadSession s(policy_);
   s.begin_file("file", "two.txt", "");
   s.write("second");
   s.end_file();
-  std::string second = s.commit().at(0).saved_as;
-  EXPECT_FALSE(fs::exists(dir_.path() / first));
-  EXPECT_TRUE(fs::exists(dir_.path() / second));
+  std::string second = save(s).at(0).saved_as;
+  EXPECT_FALSE(fs::exists(fs::path(policy_.dir) / first));
+  EXPECT_TRUE(fs::exists(fs::path(policy_.dir) / second));
+  EXPECT_EQ(served(), (std::set<std::string>{second})) << "the record and its lock live in the work directory";
+}
+
+// Defect: commit() closed files_.back() instead of the file it was finishing, so an earlier file
+// still open at commit was never content-checked.
+TEST_F(UploadStore, CommitFinishesEveryOpenFileItself) {
+  core::UploadSession s(policy_);
+  s.begin_file("file", "a.png", "");
+  s.write("GIF8");  // not a PNG, and never ended
+  s.begin_file("file", "b.png", "");
+  s.write(kPng);
+  s.end_file();
+  EXPECT_THROW(s.plan(), core::UnsupportedMediaType);
+}
+
+// Defect: a link() failing part-way left the files placed before it.
+TEST_F(UploadStore, AFailedCommitPlacesNothing) {
+  {
+    core::UploadSession s(policy_);
+    s.begin_file("file", "a.png", "");
+    s.write(kPng);
+    s.end_file();
+    s.begin_file("file", "b.png", "");
+    s.write(kPng);
+    s.end_file();
+    auto files = s.plan();
+    // Somebody takes the second planned name meanwhile: nothing is placed, plan again.
+    std::ofstream(fs::path(policy_.dir) / files[1].saved_as) << "squatter";
+    EXPECT_FALSE(s.commit());
+    EXPECT_EQ(served(), (std::set<std::string>{files[1].saved_as}));
+    auto again = s.plan();
+    ASSERT_TRUE(s.commit());
+    EXPECT_EQ(served().size(), 3u);
+  }
+  for (const auto& n : served()) fs::remove(fs::path(policy_.dir) / n);
+  {
+    core::UploadSession s(policy_);
+    s.begin_file("file", "a.png", "");
+    s.write(kPng);
+    s.end_file();
+    auto before = work();
+    s.begin_file("file", "b.png", "");
+    s.write(kPng);
+    s.end_file();
+    auto after = work();
+    std::string second_temp;
+    for (const auto& n : after) {
+      if (!before.count(n)) second_temp = n;
+    }
+    ASSERT_FALSE(second_temp.empty());
+    fs::remove(fs::path(policy_.work_dir) / second_temp);  // its data is gone: link() fails
+    s.plan();
+    EXPECT_THROW(s.commit(), core::InternalError);
+    EXPECT_TRUE(served().empty()) << "the first file was rolled back";
+  }
+  EXPECT_TRUE(work().empty());
+}
+
+// Defect: the replace record was read-modify-written with no lock, across threads and processes.
+TEST_F(UploadStore, ConcurrentReplaceKeepsExactlyTheLastUpload) {
+  policy_.replace = true;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        try {
+          core::UploadSession s(policy_);
+          s.begin_file("file", "r.txt", "");
+          s.write("x");
+          s.end_file();
+          s.plan();
+          if (!s.commit()) ++failures;
+        } catch (...) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(served().size(), 1u) << "every upload but the last was replaced";
+}
+
+// Files get 0666 less the process umask (Apache's), not a hard-coded mode.
+TEST_F(UploadStore, FileModeFollowsTheUmask) {
+  mode_t old = ::umask(027);
+  core::UploadSession s(policy_);
+  s.begin_file("file", "m.txt", "");
+  s.write("mode");
+  s.end_file();
+  auto files = save(s);
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat((fs::path(policy_.dir) / files.at(0).saved_as).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+// Saved names hold one dot: mod_mime maps every dotted part of a name ("a.php.png" runs PHP).
+TEST_F(UploadStore, SavedNamesHoldOneDot) {
+  core::UploadSession s(policy_);
+  s.begin_file("file", "evil.php.x.png", "");
+  s.write(kPng);
+  s.end_file();
+  auto files = save(s);
+  const std::string& name = files.at(0).saved_as;
+  EXPECT_EQ(std::count(name.begin(), name.end(), '.'), 1) << name;
+  EXPECT_EQ(name.rfind("evil_php_x_", 0), 0u) << name;
+}
+
+// Defect: without FlaskppUploadAllow, .html, .svg, .php and the like were saved under the served
+// URL (stored cross-site scripting, or code execution with a script handler).
+TEST_F(UploadStore, WithoutAnAllowListActiveContentIsRefused) {
+  policy_.allow.clear();
+  for (const char* name : {"x.html", "x.HTM", "x.svg", "x.xhtml", "x.php", "x.phtml", "x.cgi", "x.pl", "x.py",
+                           "x.js", "x.shtml", "x.jsp", "x.asp"}) {
+    core::UploadSession s(policy_);
+    EXPECT_THROW(s.begin_file("file", name, ""), core::UnsupportedMediaType) << name;
+  }
+  core::UploadSession s(policy_);
+  s.begin_file("file", "data.npy", "");
+  s.write("anything");
+  s.end_file();
+  EXPECT_EQ(save(s).size(), 1u) << "other extensions are still accepted without a list";
+  EXPECT_TRUE(core::is_active_content_extension(".svg"));
+  EXPECT_FALSE(core::is_active_content_extension(".png"));
+}
+
+// Defect: a valid UTF-8 .txt whose 512-byte head ends inside a multi-byte character was a 415.
+TEST_F(UploadStore, TextWhoseHeadEndsInsideACharacterIsAccepted) {
+  for (std::size_t cut : {510u, 511u}) {
+    std::string text = std::string(cut, 'a') + "\xC3\xA9\xE2\x82\xAC and more text";
+    core::UploadSession s(policy_);
+    s.begin_file("file", "notes.txt", "");
+    s.write(text);
+    s.end_file();
+    EXPECT_EQ(save(s).size(), 1u) << cut;
+  }
+  core::UploadSession bad(policy_);
+  bad.begin_file("file", "bad.txt", "");
+  EXPECT_THROW({ bad.write(std::string(511, 'a') + "\xC3"); bad.end_file(); }, core::UnsupportedMediaType)
+      << "a whole file that ends inside a character is not text";
+}
+
+TEST(UploadDirs, WorkDirMustBeOutsideTheServedDirOnTheSameFilesystem) {
+  TempDir d;
+  fs::create_directories(d.path() / "served" / "tmp");
+  fs::create_directories(d.path() / "work");
+  core::UploadPolicy p;
+  p.dir = (d.path() / "served").string();
+  p.work_dir = (d.path() / "work").string();
+  EXPECT_NO_THROW(core::check_upload_dirs(p));
+  p.work_dir = (d.path() / "served" / "tmp").string();
+  EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
+  p.work_dir = (d.path() / "missing").string();
+  EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
+  if (fs::exists("/dev/shm") && fs::is_directory("/dev/shm")) {
+    struct stat a {}, b {};
+    ::stat("/dev/shm", &a);
+    ::stat(d.str().c_str(), &b);
+    if (a.st_dev != b.st_dev) {
+      p.work_dir = "/dev/shm";
+      EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError) << "another filesystem";
+    }
+  }
 }
 
 TEST(ReadBody, LimitsAndFormsAndChunking) {
@@ -212,9 +404,18 @@ TEST(ReadBody, MultipartFieldsAndCountedFiles) {
 
 class UploadAction : public ::testing::Test {
  protected:
+  void SetUp() override {
+    fs::create_directories(dir_.path() / "served");
+    fs::create_directories(dir_.path() / "work");
+    fs::create_directories(dir_.path() / "templates");
+  }
+  std::string served() const { return (dir_.path() / "served").string(); }
+  std::string work() const { return (dir_.path() / "work").string(); }
   core::App make_app(std::vector<std::string> extra = {}) {
     core::AppSettings s;
-    s.upload_dir = dir_.str();
+    s.upload_dir = served();
+    s.upload_work_dir = work();
+    s.template_dir = (dir_.path() / "templates").string();
     s.upload_url = "/u";
     s.upload_allow = {".png"};
     std::vector<std::string> args = {"POST", "/upload", "upload", "file"};
@@ -238,7 +439,7 @@ TEST_F(UploadAction, SavesAndAnswersJson) {
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_NE(r.body.find("\"saved_as\":\"cat_"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("\"img_show\":\"/u/cat_"), std::string::npos) << r.body;
-  EXPECT_EQ(listing(dir_.str()).size(), 1u);
+  EXPECT_EQ(listing(served()).size(), 1u);
 }
 
 TEST_F(UploadAction, ErrorsLeaveTheDirectoryEmpty) {
@@ -253,12 +454,50 @@ TEST_F(UploadAction, ErrorsLeaveTheDirectoryEmpty) {
   std::string good = multipart({{"file", "a.png", kPng}});
   core::Response cut = post(app, multipart_request(good), good, 200);
   EXPECT_EQ(cut.status, 400);
-  EXPECT_TRUE(listing(dir_.str()).empty());
+  EXPECT_TRUE(listing(served()).empty());
+  EXPECT_TRUE(listing(work()).empty());
+}
+
+// Defect: files were committed before then=template: rendered, so a render failure kept the new
+// files and (replace=on) had already deleted the previous ones.
+TEST_F(UploadAction, ARenderFailureKeepsNothingNewAndDeletesNothingOld) {
+  dir_.write("templates/ok.html", "<img src=\"{{img_show}}\">");
+  std::string body = multipart({{"file", "cat.png", kPng}});
+  {
+    core::App app = make_app({"then=template:ok.html", "replace=on"});
+    ASSERT_EQ(post(app, multipart_request(body), body).status, 200);
+  }
+  auto before = listing(served());
+  ASSERT_EQ(before.size(), 1u);
+  // The same route's template now fails (a partial is missing), in production and development.
+  dir_.write("templates/ok.html", "{{> missing_partial}}");
+  for (auto env : {core::Env::kDevelopment, core::Env::kProduction}) {
+    core::AppSettings s;
+    s.env = env;
+    s.upload_dir = served();
+    s.upload_work_dir = work();
+    s.template_dir = (dir_.path() / "templates").string();
+    s.upload_allow = {".png"};
+    std::vector<core::RouteDecl> routes = {
+        core::parse_route({"POST", "/upload", "upload", "file", "then=template:ok.html", "replace=on"})};
+    core::App app(std::move(s), routes, core::HandlerRegistry::builtins());
+    core::Response r = post(app, multipart_request(body), body);
+    EXPECT_EQ(r.status, 500) << r.body;
+    EXPECT_EQ(listing(served()), before) << "the previous file stays, no new file";
+    for (const auto& n : listing(work())) EXPECT_EQ(n.find(".part"), std::string::npos) << n;
+  }
 }
 
 TEST_F(UploadAction, UploadRouteNeedsAnUploadDir) {
   core::AppSettings s;
   std::vector<core::RouteDecl> routes = {core::parse_route({"POST", "/up", "upload", "f"})};
+  {
+    core::AppSettings outside;  // work dir inside the served dir: refused
+    outside.upload_dir = served();
+    outside.upload_work_dir = served() + "/tmp";
+    fs::create_directories(outside.upload_work_dir);
+    EXPECT_THROW(core::App(std::move(outside), routes, core::HandlerRegistry::builtins()), core::ConfigError);
+  }
   EXPECT_THROW(core::App(std::move(s), routes, core::HandlerRegistry::builtins()), core::ConfigError);
   EXPECT_THROW(core::parse_route({"POST", "/up", "upload", "f", "then=html"}), core::ConfigError);
   EXPECT_THROW(core::parse_route({"POST", "/up", "upload", "f", "replace=yes"}), core::ConfigError);

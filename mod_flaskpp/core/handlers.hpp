@@ -1,0 +1,41 @@
+// Named handlers: the C++ code behind `FlaskppRoute ... handler NAME`. The registry is process
+// state built at startup (built-ins now, plugins later) and read-only while requests run; routes
+// name handlers, and App resolves the names when a configuration is built.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/logger.hpp"
+#include "core/request.hpp"
+#include "core/response.hpp"
+#include "core/router.hpp"
+
+namespace flaskpp::core {
+
+class App;
+
+// What a handler sees of one request.
+struct HandlerContext {
+  const App& app;
+  const Request& request;
+  const Params& params;
+  Logger& log;
+};
+using Handler = std::function<Response(const HandlerContext&)>;
+
+class HandlerRegistry {
+ public:
+  void add(const std::string& name, Handler handler);
+  const Handler* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+  // "echo" (the request back as JSON) and "health".
+  static const HandlerRegistry& builtins();
+
+ private:
+  std::map<std::string, Handler> handlers_;
+};
+
+}  // namespace flaskpp::core

@@ -1,0 +1,107 @@
+#include "core/route_decl.hpp"
+
+#include <cstdlib>
+
+#include "core/errors.hpp"
+#include "core/router.hpp"
+#include "core/templates.hpp"
+
+namespace flaskpp::core {
+
+namespace {
+
+bool is_redirect_code(long code) { return code == 301 || code == 302 || code == 303 || code == 307 || code == 308; }
+
+// A handler name as a plugin may register it: letters, digits, '_', '-', '.', ':'.
+bool is_handler_name(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RouteDecl parse_route(const std::vector<std::string>& args) {
+  if (args.size() < 3) {
+    throw ConfigError("needs METHODS PATTERN ACTION [ARGS], e.g. FlaskppRoute GET / template index.html");
+  }
+  RouteDecl d;
+  d.methods = args[0];
+  d.pattern = args[1];
+  {
+    Router probe;  // compile once now so a bad pattern fails at the directive
+    probe.add(d.methods, d.pattern);
+  }
+  const std::string& action = args[2];
+  std::size_t extra = 3;
+  if (action == "template") {
+    if (args.size() < 4) throw ConfigError("action 'template' needs a template name");
+    d.action = ActionKind::kTemplate;
+    d.target = args[3];
+    if (!is_safe_template_name(d.target)) {
+      throw ConfigError("template name '" + d.target + "' must be relative to FlaskppTemplateDir, without '..'");
+    }
+    extra = 4;
+  } else if (action == "redirect") {
+    if (args.size() < 4) throw ConfigError("action 'redirect' needs a URL");
+    d.action = ActionKind::kRedirect;
+    d.target = args[3];
+    extra = 4;
+    if (args.size() >= 5 && args[4].find('=') == std::string::npos) {
+      char* end = nullptr;
+      long code = std::strtol(args[4].c_str(), &end, 10);
+      if (!end || *end || !is_redirect_code(code)) {
+        throw ConfigError("redirect code '" + args[4] + "' must be 301, 302, 303, 307 or 308");
+      }
+      d.redirect_code = static_cast<int>(code);
+      extra = 5;
+    }
+  } else if (action == "handler") {
+    if (args.size() < 4) throw ConfigError("action 'handler' needs a handler name");
+    d.action = ActionKind::kHandler;
+    d.target = args[3];
+    if (!is_handler_name(d.target)) {
+      throw ConfigError("handler name '" + d.target + "' may hold only letters, digits, '_', '-', '.' and ':'");
+    }
+    extra = 4;
+  } else if (action == "upload") {
+    if (args.size() < 4 || args[3].find('=') != std::string::npos) {
+      throw ConfigError("action 'upload' needs the form field name, e.g. upload image_upload");
+    }
+    d.action = ActionKind::kUpload;
+    d.target = args[3];
+    extra = 4;
+  } else {
+    throw ConfigError("unknown action '" + action + "' (use template, redirect, handler or upload)");
+  }
+  for (std::size_t i = extra; i < args.size(); ++i) {
+    const std::string& opt = args[i];
+    auto eq = opt.find('=');
+    if (eq == std::string::npos) {
+      throw ConfigError("unexpected argument '" + opt + "' after action '" + action + "'");
+    }
+    std::string key = opt.substr(0, eq), value = opt.substr(eq + 1);
+    if (d.action == ActionKind::kUpload && key == "then") {
+      if (value == "json") {
+        d.then_template.clear();
+      } else if (value.rfind("template:", 0) == 0 && value.size() > 9 && is_safe_template_name(value.substr(9))) {
+        d.then_template = value.substr(9);
+      } else {
+        throw ConfigError("then='" + value + "' must be json or template:NAME");
+      }
+    } else if (d.action == ActionKind::kUpload && key == "replace") {
+      if (value != "on" && value != "off") throw ConfigError("replace='" + value + "' must be on or off");
+      d.replace = value == "on";
+    } else {
+      throw ConfigError("unknown option '" + key + "' for action '" + action + "'" +
+                        (d.action == ActionKind::kUpload ? " (upload takes then= and replace=)" : ""));
+    }
+  }
+  return d;
+}
+
+}  // namespace flaskpp::core

@@ -1,0 +1,161 @@
+#include "glue/lifecycle.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <unixd.h>
+
+#include "adapter/log_sink.hpp"
+#include "glue/boundary.hpp"
+#include "glue/config.hpp"
+#include "glue/pool.hpp"
+
+namespace flaskpp::glue {
+
+namespace {
+
+constexpr const char* kStateKey = "flaskpp:process-state";
+constexpr const char* kDefaultWorkDir = "flaskpp-upload";  // under DefaultRuntimeDir
+
+const char* server_name(server_rec* s) { return s->server_hostname ? s->server_hostname : "(main)"; }
+
+// The upload work directory: created when missing (private to Apache's User, as mod_cgid's socket
+// directory is), since Apache's children write into it.
+void ensure_work_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    throw core::ConfigError("cannot create upload work directory '" + dir + "': " + std::strerror(errno));
+  }
+  if (::geteuid() == 0) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && st.st_uid == 0 &&
+        ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+      throw core::ConfigError("cannot give upload work directory '" + dir + "' to Apache's User: " +
+                              std::strerror(errno));
+    }
+  }
+}
+
+// Builds one server's App; throws ConfigError.
+void build_app(apr_pool_t* pconf, ServerConfig& cfg, const ProcessState& state) {
+  for (const auto& entry : cfg.error_templates) {
+    cfg.error_paths.emplace_back(entry.first, kErrorPrefix + std::to_string(entry.first));
+  }
+  core::AppSettings settings = settings_from(cfg);
+  if (!settings.upload_dir.empty()) {
+    if (settings.upload_work_dir.empty()) settings.upload_work_dir = ap_runtime_dir_relative(pconf, kDefaultWorkDir);
+    ensure_work_dir(settings.upload_work_dir);
+  }
+  cfg.app = std::make_shared<const core::App>(std::move(settings), cfg.routes, state.handlers);
+}
+
+apr_status_t fpp_child_exit(void* data) noexcept {
+  return guard_cleanup([data] {
+    auto* s = static_cast<server_rec*>(data);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00020) "mod_flaskpp: child %ld exiting",
+                 static_cast<long>(::getpid()));
+  });
+}
+
+}  // namespace
+
+ProcessState& process_state(apr_pool_t* pconf) {
+  void* data = nullptr;
+  apr_pool_userdata_get(&data, kStateKey, pconf);
+  if (data) return *static_cast<ProcessState*>(data);
+  auto* state = make_pool_owned<ProcessState>(pconf);
+  state->handlers = core::HandlerRegistry::builtins();
+  apr_pool_userdata_set(state, kStateKey, apr_pool_cleanup_null, pconf);
+  return *state;
+}
+
+void note_config_failure(apr_pool_t* pconf, const char* what, const char* why) noexcept {
+  ap_log_perror(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, pconf, FPPLOGNO(00016) "mod_flaskpp: cannot %s: %s", what,
+                why);
+  try {
+    process_state(pconf).config_failed = true;
+  } catch (...) {
+    // Without memory for the state, the null config stops check_config instead.
+  }
+}
+
+extern "C" int fpp_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
+  try {
+    process_state(pconf);
+    return OK;
+  } catch (const std::exception& e) {
+    ap_log_perror(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, pconf,
+                  FPPLOGNO(00021) "mod_flaskpp: cannot set up process state: %s", e.what());
+  } catch (...) {
+    ap_log_perror(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, pconf,
+                  FPPLOGNO(00022) "mod_flaskpp: cannot set up process state: unknown error");
+  }
+  return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// Builds every server's core::App from its merged configuration. Runs for `apachectl -t` too, so
+// a configuration that cannot work fails there.
+extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* base) noexcept {
+  return guard_hook(nullptr, base, [&]() -> int {
+    ProcessState& state = process_state(pconf);
+    if (state.config_failed) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, base,
+                   FPPLOGNO(00018) "mod_flaskpp: a server configuration could not be created or merged (see above)");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (server_rec* s = base; s; s = s->next) {
+      ServerConfig* cfg = server_config(s);
+      if (!cfg) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                     FPPLOGNO(00019) "mod_flaskpp: no configuration for %s:%d", server_name(s), s->port);
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+      cfg->app.reset();
+      cfg->error_paths.clear();
+      if (cfg->routes.empty() && cfg->error_templates.empty()) continue;
+      try {
+        build_app(pconf, *cfg, state);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                     FPPLOGNO(00011) "mod_flaskpp: configuration of %s:%d cannot work: %s", server_name(s), s->port,
+                     e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+    }
+    return OK;
+  });
+}
+
+extern "C" int fpp_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base) noexcept {
+  return guard_hook(nullptr, base, [&]() -> int {
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;  // dry run
+    for (server_rec* s = base; s; s = s->next) {
+      ServerConfig* cfg = server_config(s);
+      if (!cfg || !cfg->app) continue;
+      adapter::ServerLogSink log(s);
+      for (const auto& w : cfg->app->warnings()) log.log(core::LogLevel::kWarn, core::tag::kStartupWarning, w);
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, FPPLOGNO(00001) "mod_flaskpp ready: %" APR_SIZE_T_FMT " routes, %s",
+                   cfg->app->route_count(), core::env_name(cfg->app->env()));
+    }
+    return OK;
+  });
+}
+
+// Per child process: nothing to open yet (issue 6 starts the job workers here); the child's pool
+// cleanup is its exit hook.
+extern "C" void fpp_child_init(apr_pool_t* pchild, server_rec* s) noexcept {
+  guard_hook(nullptr, s, [&]() -> int {
+    apr_pool_cleanup_register(pchild, s, fpp_child_exit, apr_pool_cleanup_null);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00023) "mod_flaskpp: child %ld ready",
+                 static_cast<long>(::getpid()));
+    return OK;
+  });
+}
+
+}  // namespace flaskpp::glue

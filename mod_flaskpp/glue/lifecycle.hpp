@@ -1,0 +1,35 @@
+// The module's lifecycle: pre_config, check_config, post_config, child_init and child exit, and
+// the process-scoped state they own.
+//
+// ProcessState lives in the configuration pool (pconf) as its userdata: a graceful restart clears
+// pconf and so rebuilds it with the configuration, and no static ever holds a pool pointer. It is
+// written while the configuration is read (single-threaded) and read-only once post_config has
+// run, so request threads read it without locks.
+#pragma once
+
+#include "core/handlers.hpp"
+#include "glue/apache.hpp"
+
+namespace flaskpp::glue {
+
+struct ProcessState {
+  core::HandlerRegistry handlers;  // built-ins; plugins register theirs while the config is read
+  bool config_failed = false;      // a create or merge callback failed: startup must stop
+};
+
+// The state of the configuration cycle `pconf` belongs to, created on first use (the main
+// server's config is created before pre_config runs). Throws std::bad_alloc.
+ProcessState& process_state(apr_pool_t* pconf);
+
+// httpd has no way to fail a create or merge callback: the failure is logged, marked in the
+// process state, and check_config then stops startup. Consumers treat a null config as absent.
+void note_config_failure(apr_pool_t* pconf, const char* what, const char* why) noexcept;
+
+extern "C" {
+int fpp_pre_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp) noexcept;
+int fpp_check_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
+int fpp_post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
+void fpp_child_init(apr_pool_t* pchild, server_rec* s) noexcept;
+}
+
+}  // namespace flaskpp::glue
