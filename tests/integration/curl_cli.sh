@@ -4,6 +4,8 @@ set -uo pipefail
 # shellcheck disable=SC1090
 . "$1"
 B=http://127.0.0.1:$PORT
+LOG=$ROOT/logs/error_log
+log_start=$(stat -c %s "$LOG")
 pass=0
 fail=0
 check() {  # description, command output, expected substring
@@ -66,6 +68,23 @@ check "replace=on deleted the previous upload" "$out" "404"
 out=$(curl -s -w ' %{http_code}' -F "image_upload=@$img;filename=script.php" "$B/upload")
 check "refused extension" "$out" " 415"
 rm -f "$img"
+
+# None of the above may make Apache log a warn-or-worse line (as it_main.cpp checks per test). A
+# barrier request's debug line (FPP00008, written before its response) marks the end of ours.
+barrier="/t/files/it-log-barrier/sh$$"
+curl -s -o /dev/null "$B$barrier"
+for ((i = 0; i < 100; i++)); do
+  tail -c +"$((log_start + 1))" "$LOG" | grep -qF "GET $barrier -> route" && break
+  sleep 0.01
+done
+bad=$(tail -c +"$((log_start + 1))" "$LOG" |
+      grep -E '\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault' || true)
+if [ -z "$bad" ]; then
+  pass=$((pass + 1))
+else
+  fail=$((fail + 1))
+  printf 'FAIL: unexpected error_log lines:\n%s\n' "$bad"
+fi
 
 echo "curl CLI: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -324,6 +324,7 @@ TEST_F(Http, TemplateContextHasParamsArgsConfigRequestEnv) {
 }
 
 TEST_F(Http, MissingTemplateIs500WithAGenericPageInProduction) {
+  flaskpp::it::allow_log(R"(\[flaskpp:error\] .* FPP00003: 500 for GET /t/missing: )");
   Reply r = get("/t/missing");
   EXPECT_EQ(r.status, 500);
   EXPECT_NE(r.body.find("500 Internal Server Error"), std::string::npos);  // conf's 500.html
@@ -333,6 +334,7 @@ TEST_F(Http, MissingTemplateIs500WithAGenericPageInProduction) {
 }
 
 TEST_F(Http, DevelopmentShowsDetailAndReloadsChangedTemplates) {
+  flaskpp::it::allow_log(R"(\[flaskpp:error\] .* FPP00003: 500 for GET /dev/missing: )");
   int dev = instance().dev_port;
   Reply missing = http("GET", "/dev/missing", {}, nullptr, dev);
   EXPECT_EQ(missing.status, 500);
@@ -480,12 +482,14 @@ TEST_F(Http, MalformedChunkedBodyIs400AndNamedInTheLog) {
 }
 
 TEST_F(Http, LocationRequireAppliesToRoutes) {
+  flaskpp::it::allow_log(R"(\[authz_core:error\] .* AH01630: client denied .*flaskpp:/private/thing$)");
   EXPECT_EQ(get("/private/thing").status, 403);
 }
 
 // --- FlaskppQuickHandler On -----------------------------------------------------------------
 
 TEST_F(Http, QuickHandlerAnswersRoutesAndDeclinesTheRest) {
+  flaskpp::it::allow_log(R"(\[authz_core:error\] .* AH01630: client denied .*flaskpp:/private/thing$)");
   int q = instance().quick_port;
   ASSERT_GT(q, 0);
   EXPECT_EQ(http("GET", "/health", {}, nullptr, q).body, "{\"status\":\"ok\"}\n");

@@ -8,8 +8,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace flaskpp::it {
 
@@ -58,6 +62,30 @@ inline rapidjson::Document parse(const std::string& body) {
   d.Parse(body.c_str(), body.size());
   EXPECT_FALSE(d.HasParseError()) << "not JSON: " << body.substr(0, 300);
   return d;
+}
+
+// --- error_log per test ----------------------------------------------------------------------
+// it_main.cpp's listener reads the lines the running test added to the instance's error_log and
+// fails the test for each line at warn level or worse ([module:warn], error, crit, alert, emerg)
+// and each crash report ("exit signal", "Segmentation fault"), unless the test allowed it.
+
+// The running test's allowances (cleared when each test starts).
+struct LogAllowances {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::regex>> patterns;  // source text (for messages), regex
+};
+
+inline LogAllowances& log_allowances() {
+  static LogAllowances a;
+  return a;
+}
+
+// Lines of error_log matching the ECMAScript `regex` (std::regex_search: anywhere in the line) are
+// allowed for the currently running test only, e.g. allow_log("FPP00003: 500 for GET /t/missing").
+inline void allow_log(const std::string& regex) {
+  LogAllowances& a = log_allowances();
+  std::lock_guard<std::mutex> lock(a.mu);
+  a.patterns.emplace_back(regex, std::regex(regex, std::regex::ECMAScript));
 }
 
 }  // namespace flaskpp::it

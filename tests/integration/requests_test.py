@@ -2,7 +2,9 @@
 import hashlib
 import json
 import os
+import re
 import sys
+import time
 import unittest
 
 import requests
@@ -21,9 +23,45 @@ INSTANCE = load_instance(sys.argv[1] if len(sys.argv) > 1 else os.environ["FLASK
 BASE = "http://127.0.0.1:%s" % INSTANCE["PORT"]
 IMG_DIR = os.path.join(INSTANCE["ROOT"], "htdocs", "static", "img")
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+ERROR_LOG = os.path.join(INSTANCE["ROOT"], "logs", "error_log")
+BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 
 
 class RequestsClient(unittest.TestCase):
+    # Each test fails for the warn-or-worse lines it made Apache write to error_log, unless it
+    # allowed them with self.allow_log(regex) (re.search on each line), as it_main.cpp does.
+    barrier = 0
+
+    def allow_log(self, regex):
+        self.allowed.append(re.compile(regex))
+
+    def setUp(self):
+        self.allowed = []
+        self.log_start = os.path.getsize(ERROR_LOG)
+
+    def tearDown(self):
+        # A barrier request: its debug line (FPP00008) is written before its response, so once it
+        # is in the log, so are the lines of every request the test finished before.
+        RequestsClient.barrier += 1
+        path = "/t/files/it-log-barrier/py%d/%d" % (os.getpid(), RequestsClient.barrier)
+        marker = ("GET %s -> route" % path).encode()
+        try:
+            found = requests.get(BASE + path, timeout=5).status_code == 200
+        except requests.RequestException:
+            found = False
+        if not found:  # no barrier possible: a short grace period instead
+            time.sleep(0.2)
+        for _ in range(100):
+            with open(ERROR_LOG, "rb") as f:
+                f.seek(self.log_start)
+                text = f.read()
+            if not found or marker in text:
+                break
+            time.sleep(0.01)
+        bad = [line for line in text.decode("utf-8", "replace").splitlines()
+               if BAD_LINE.search(line) and not any(a.search(line) for a in self.allowed)]
+        self.assertEqual(bad, [], "unexpected error_log lines during this test")
+
     def test_json_in_json_out(self):
         res = requests.post(BASE + "/api/echo", json={"key": "value", "n": [1, 2]})
         self.assertEqual(res.status_code, 200)

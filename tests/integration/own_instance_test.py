@@ -1,0 +1,345 @@
+"""Tests that need a private Apache of their own (not the shared "apache" fixture instance).
+
+  own_instance_test.py MODULE_SO SOURCE_DIR GracefulRestart|VhostInheritance
+
+Each class generates its own instance from own_instance.conf.in (own ServerRoot under /var/tmp,
+own ports, PidFile, runtime dir, mutexes, error_log), starts it, runs its tests and stops it.
+GracefulRestart: `-k graceful` (twice) and `-k restart` keep the routes answering with the same
+bytes and the error_log clean, requests in flight during a graceful restart complete, and `-k stop`
+closes the ports. VhostInheritance: what the four virtual hosts of the config inherit.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import requests
+
+HTTPD = "/usr/sbin/apache2"
+BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
+GENERATION = "resuming normal operations"
+MODULE, SOURCE = sys.argv[1], sys.argv[2]
+
+TEMPLATES = {
+    "tpl-main/show.html": '<p id="tpl">main template</p>\n<p id="site">{{config.SITE}}</p>\n'
+                          '<p id="color">{{config.COLOR}}</p>\n<p id="env">{{env}}</p>\n'
+                          '<p id="ENV">{{config.ENV}}</p>\n',
+    "tpl-main/item.html": '<p id="item">main item {{id}}</p>\n',
+    "tpl-main/404.html": '<h1 id="error">main {{code}}</h1>\n',
+    "tpl-vhost/show.html": '<p id="tpl">vhost template</p>\n<p id="site">{{config.SITE}}</p>\n'
+                           '<p id="color">{{config.COLOR}}</p>\n<p id="env">{{env}}</p>\n'
+                           '<p id="ENV">{{config.ENV}}</p>\n',
+    "tpl-vhost/item.html": '<p id="item">vhost item {{id}}</p>\n',
+    "tpl-vhost/404.html": '<h1 id="error">vhost {{code}}</h1>\n',
+}
+PORT_NAMES = ["PORT", "PORT_INHERIT", "PORT_ADD", "PORT_OVERRIDE", "PORT_PLAIN"]
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate, timeout, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class Instance:
+    """A private Apache: generated, started, restarted, stopped."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="flaskpp-own.", dir="/var/tmp")
+        os.chmod(self.root, 0o755)
+        for d in ("run", "logs", "htdocs", "tpl-main", "tpl-vhost"):
+            os.mkdir(os.path.join(self.root, d))
+        for name, text in TEMPLATES.items():
+            with open(os.path.join(self.root, name), "w") as f:
+                f.write(text)
+        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
+        self.conf = os.path.join(self.root, "httpd.conf")
+        self.log = os.path.join(self.root, "logs", "error_log")
+        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
+        modules_dir = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
+                                     text=True).stdout.strip()
+        with open(os.path.join(SOURCE, "tests", "integration", "own_instance.conf.in")) as f:
+            self.template = f.read().replace("@ROOT@", self.root).replace("@MODULES_DIR@", modules_dir) \
+                                    .replace("@MODULE@", MODULE)
+        self.ports = {}
+
+    def url(self, path, which="PORT"):
+        return "http://127.0.0.1:%d%s" % (self.ports[which], path)
+
+    def httpd(self, *args):
+        return subprocess.run([HTTPD, "-f", self.conf] + list(args), capture_output=True, text=True)
+
+    def start(self):
+        for _ in range(5):  # a port taken between choosing and binding: try other ports
+            self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+            conf = self.template
+            for name, port in self.ports.items():
+                conf = conf.replace("@%s@" % name, str(port))
+            with open(self.conf, "w") as f:
+                f.write(conf)
+            open(self.log, "w").close()
+            res = self.httpd("-k", "start")
+            if res.returncode == 0 and wait_until(self.answers, 20):
+                return
+            self.stop()
+        raise AssertionError("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
+
+    def answers(self):
+        try:
+            return requests.get(self.url("/health"), timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def parent_pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def children(self):
+        pid = self.parent_pid()
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                return set(int(p) for p in f.read().split())
+        except (OSError, TypeError):
+            return set()
+
+    def stop(self):
+        pid = self.parent_pid()
+        self.httpd("-k", "stop")
+        if pid:
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10)
+        return pid
+
+    def log_size(self):
+        return os.path.getsize(self.log)
+
+    def log_text(self, start=0):
+        with open(self.log, "rb") as f:
+            f.seek(start)
+            return f.read().decode("utf-8", "replace")
+
+    def bad_lines(self, start):
+        return [line for line in self.log_text(start).splitlines() if BAD_LINE.search(line)]
+
+    def generations(self):
+        return self.log_text().count(GENERATION)
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class OwnInstanceTest(unittest.TestCase):
+    inst = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Instance()
+        cls.inst.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        inst = cls.inst
+        inst.stop()
+        ok = not inst.bad_lines(0)
+        if ok:
+            inst.remove()
+        else:
+            print("instance kept for inspection: %s" % inst.root)
+
+    def setUp(self):
+        self.log_start = self.inst.log_size()
+
+    def assertLogClean(self):
+        self.assertEqual(self.inst.bad_lines(self.log_start), [], "warn/error lines in %s" % self.inst.log)
+
+    def get(self, path, which="PORT", **kw):
+        return requests.get(self.inst.url(path, which), timeout=10, **kw)
+
+
+class GracefulRestart(OwnInstanceTest):
+    PAGES = [("/health", "PORT"), ("/show", "PORT"), ("/item/3", "PORT"), ("/echo/x", "PORT"),
+             ("/show", "PORT_OVERRIDE"), ("/own/y", "PORT_ADD"), ("/no/such", "PORT")]
+
+    def snapshot(self):
+        out = {}
+        for path, which in self.PAGES:
+            r = self.get(path, which, headers={"User-Agent": "own-instance-test"})
+            out[(path, which)] = (r.status_code, r.headers.get("Content-Type"), r.content)
+        return out
+
+    def restart(self, how):
+        """Runs `-k how`, waits for the new generation (parent logs it, new children appear)."""
+        inst = self.inst
+        generations, children, parent = inst.generations(), inst.children(), inst.parent_pid()
+        self.assertTrue(children, "no children before %s" % how)
+        res = inst.httpd("-k", how)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertTrue(wait_until(lambda: inst.generations() > generations, 20),
+                        "no new '%s' line after -k %s" % (GENERATION, how))
+        self.assertTrue(wait_until(lambda: inst.children() - children, 20), "no new children after -k %s" % how)
+        self.assertEqual(inst.parent_pid(), parent, "-k %s keeps the parent" % how)
+        self.assertTrue(wait_until(inst.answers, 20), "no answer after -k %s" % how)
+
+    def test_1_graceful_twice_then_restart_keep_answers_identical(self):
+        before = self.snapshot()
+        self.assertEqual(before[("/health", "PORT")][0], 200)
+        self.assertEqual(before[("/health", "PORT")][2], b'{"status":"ok"}\n')
+        self.assertIn(b"main template", before[("/show", "PORT")][2])
+        self.assertEqual(before[("/no/such", "PORT")][0], 404)
+        for how in ("graceful", "graceful", "restart"):
+            self.restart(how)
+            after = self.snapshot()
+            for key in before:
+                self.assertEqual(after[key], before[key], "%s differs after -k %s" % (key, how))
+        self.assertEqual(self.inst.generations(), 4)
+        self.assertLogClean()
+
+    def test_2_requests_in_flight_during_graceful_complete(self):
+        body = os.path.join(self.inst.root, "slow-body")
+        with open(body, "wb") as f:
+            f.write(b"x" * 400000)
+        # Four uploads of 400 kB at 100 kB/s: about 4 s each, so the restart happens under them.
+        slow = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "100k",
+                                  "-H", "Content-Type: text/plain", "-H", "Expect:", "--data-binary", "@" + body,
+                                  self.inst.url("/slow")], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+        # And short requests, each on a new connection, all through the restart.
+        statuses, stop = [], threading.Event()
+
+        def hammer():
+            while not stop.is_set():
+                try:
+                    statuses.append(requests.get(self.inst.url("/echo/z"), timeout=10).status_code)
+                except requests.RequestException as e:
+                    statuses.append(repr(e))
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        self.restart("graceful")
+        # The new generation answers while the old one still serves the uploads.
+        in_flight = sum(p.poll() is None for p in slow)
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+        codes = [p.communicate(timeout=60)[0] for p in slow]
+        self.assertEqual(in_flight, 4, "the uploads should outlast the restart (else the test proves nothing)")
+        self.assertEqual(codes, ["200"] * 4, "uploads in flight during -k graceful")
+        self.assertGreater(len(statuses), 10)
+        self.assertEqual([s for s in statuses if s != 200], [], "short requests during -k graceful")
+        self.assertLogClean()
+
+    def test_3_stop_closes_the_ports(self):
+        inst = self.inst
+        pid = inst.stop()
+        self.assertIsNotNone(pid)
+        self.assertFalse(os.path.exists("/proc/%d" % pid), "the parent is gone")
+        for which in PORT_NAMES:
+            self.assertTrue(wait_until(lambda: not port_open(inst.ports[which]), 10), "%s still open" % which)
+        self.assertLogClean()
+
+
+class VhostInheritance(OwnInstanceTest):
+    def page(self, path, which):
+        r = self.get(path, which)
+        return r.status_code, r.text
+
+    def test_main_server(self):
+        status, text = self.page("/show", "PORT")
+        self.assertEqual(status, 200)
+        self.assertEqual(text, '<p id="tpl">main template</p>\n<p id="site">main site</p>\n'
+                               '<p id="color">blue</p>\n<p id="env">production</p>\n<p id="ENV">production</p>\n')
+        self.assertEqual(self.page("/both", "PORT"), (200, '{"status":"ok"}\n'))
+        self.assertEqual(self.page("/item/4", "PORT"), (200, '<p id="item">main item 4</p>\n'))
+        # The add host's own routes are not the main server's: Apache's 404, with the main 404 page.
+        self.assertEqual(self.page("/own/x", "PORT"), (404, '<h1 id="error">main 404</h1>\n'))
+        self.assertLogClean()
+
+    def check_inherits_everything(self, which):
+        main = self.get("/show", "PORT")
+        r = self.get("/show", which)
+        self.assertEqual((r.status_code, r.headers["Content-Type"], r.content),
+                         (main.status_code, main.headers["Content-Type"], main.content))
+        self.assertEqual(self.get("/health", which).json(), {"status": "ok"})
+        echo = self.get("/echo/abc?q=1", which).json()
+        self.assertEqual((echo["path"], echo["params"], echo["args"]), ("/echo/abc", {"name": "abc"}, {"q": ["1"]}))
+        self.assertEqual(self.page("/item/7", which), (200, '<p id="item">main item 7</p>\n'))
+        self.assertEqual(self.page("/no/such", which), (404, '<h1 id="error">main 404</h1>\n'))
+        self.assertEqual(self.get("/own/x", which).status_code, 404)
+
+    def test_a_inherits_everything(self):
+        self.check_inherits_everything("PORT_INHERIT")
+        self.assertLogClean()
+
+    def test_b_adds_routes_after_the_main_servers(self):
+        own = self.get("/own/bob?k=v", "PORT_ADD").json()
+        self.assertEqual((own["method"], own["path"], own["params"]), ("GET", "/own/bob", {"name": "bob"}))
+        # Declared in both, same weight: the main server's route comes first and wins.
+        self.assertEqual(self.page("/both", "PORT_ADD"), (200, '{"status":"ok"}\n'))
+        self.assertEqual(self.page("/item/5", "PORT_ADD"), (200, '<p id="item">main item 5</p>\n'))
+        # Everything else is inherited.
+        self.assertEqual(self.page("/show", "PORT_ADD"), self.page("/show", "PORT"))
+        self.assertEqual(self.page("/no/such", "PORT_ADD"), (404, '<h1 id="error">main 404</h1>\n'))
+        self.assertLogClean()
+
+    def test_c_overrides_env_template_dir_and_config_keys(self):
+        status, text = self.page("/show", "PORT_OVERRIDE")
+        self.assertEqual(status, 200)
+        # SITE inherited, COLOR overridden, env and config.ENV from FlaskppEnv development.
+        self.assertEqual(text, '<p id="tpl">vhost template</p>\n<p id="site">main site</p>\n'
+                               '<p id="color">red</p>\n<p id="env">development</p>\n<p id="ENV">development</p>\n')
+        self.assertEqual(self.page("/item/6", "PORT_OVERRIDE"), (200, '<p id="item">vhost item 6</p>\n'))
+        # The inherited error template name, loaded from the host's own template directory.
+        self.assertEqual(self.page("/no/such", "PORT_OVERRIDE"), (404, '<h1 id="error">vhost 404</h1>\n'))
+        self.assertEqual(self.get("/health", "PORT_OVERRIDE").json(), {"status": "ok"})
+        # Development re-reads a changed template; the main server keeps its startup copy.
+        path = os.path.join(self.inst.root, "tpl-vhost", "item.html")
+        with open(path, "w") as f:
+            f.write('<p id="item">vhost item v2 {{id}}</p>\n')
+        os.utime(path, (time.time() + 5, time.time() + 5))
+        self.assertEqual(self.page("/item/6", "PORT_OVERRIDE"), (200, '<p id="item">vhost item v2 6</p>\n'))
+        self.assertEqual(self.page("/item/6", "PORT"), (200, '<p id="item">main item 6</p>\n'))
+        self.assertLogClean()
+
+    def test_d_no_flaskpp_directive_still_serves_the_main_routes(self):
+        self.check_inherits_everything("PORT_PLAIN")
+        self.assertLogClean()
+
+    def test_startup_log_is_clean(self):
+        # No FPP00002 (a template the merged configuration names but cannot load) for any host.
+        self.assertEqual(self.inst.bad_lines(0), [])
+        self.assertEqual(self.inst.log_text().count("FPP00001: mod_flaskpp ready"), 5, self.inst.log_text())
+
+
+if __name__ == "__main__":
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(globals()[sys.argv[3]])
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    sys.exit(0 if result.wasSuccessful() and result.testsRun else 1)
