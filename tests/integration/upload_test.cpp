@@ -158,6 +158,7 @@ TEST_F(Upload, SingleFileIsSavedUnderAUniqueNameAndServedByApache) {
 
 // Defect: files were placed before then=template: rendered; a render failure kept them.
 TEST_F(Upload, ARenderFailureLeavesNoFile) {
+  flaskpp::it::allow_log(R"(\[flaskpp:error\] .* FPP00003: 500 for POST /t/upload-broken: )");
   auto before = saved_files(img_dir());
   Reply r = post("/t/upload-broken", kMultipart, multipart({{"file", std::string("b.png"), png(3000, 3)}}));
   EXPECT_EQ(r.status, 500) << r.body;
