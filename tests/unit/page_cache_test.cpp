@@ -1,7 +1,12 @@
 // Template usage analysis, context pruning and the rendered-page cache of template routes.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "core/app.hpp"
+#include "core/page_cache.hpp"
 #include "test_support.hpp"
 
 namespace core = flaskpp::core;
@@ -90,6 +95,75 @@ TEST_F(PageCache, RequestDependentPagesAreRenderedEachTime) {
   core::Request head = get("/q/a", "x=3");
   head.method = "HEAD";
   EXPECT_EQ(body(app, head), "a:3:HEAD");
+}
+
+// The cache decides by an allow-list: only pages built from route parameters, config and env are
+// kept. Counting renders shows what is served from the cache.
+TEST_F(PageCache, OnlyParamsConfigAndEnvPagesAreRenderedOncePerParams) {
+  dir_.write("p.html", "<h1>{{config.TITLE}}</h1>{{name}} {{env}}");
+  dir_.write("q.html", "{{name}}");
+  core::App app = make_app(core::Env::kProduction);
+  EXPECT_TRUE(app.caches_pages(0));
+  std::uint64_t start = app.renders();
+  EXPECT_EQ(body(app, get("/p/Ann")), "<h1>Site</h1>Ann production");
+  EXPECT_EQ(app.renders(), start + 1);
+  EXPECT_EQ(body(app, get("/p/Ann")), "<h1>Site</h1>Ann production");
+  EXPECT_EQ(body(app, get("/p/Ann", "x=1")), "<h1>Site</h1>Ann production");
+  EXPECT_EQ(app.renders(), start + 1) << "served from the cache";
+  EXPECT_EQ(body(app, get("/p/Bob")), "<h1>Site</h1>Bob production");
+  EXPECT_EQ(app.renders(), start + 2);
+}
+
+// Defect: the cache decided by a deny-list (args, form, request, files), so a template using any
+// other name (a session, a value a handler adds, an unknown key) had one user's page served to
+// another. Such pages are rendered every time.
+TEST_F(PageCache, AnyOtherNameIsRenderedEveryTime) {
+  for (const char* text : {"{{session.user}} {{name}}", "{{#user}}{{name}}{{/user}}", "{{name}}{{> part}}"}) {
+    dir_.write("p.html", text);
+    dir_.write("part.mustache", "{{csrf_token}}");
+    dir_.write("q.html", "{{name}}");
+    core::App app = make_app(core::Env::kProduction);
+    EXPECT_FALSE(app.caches_pages(0)) << text;
+    std::uint64_t start = app.renders();
+    body(app, get("/p/Ann"));
+    body(app, get("/p/Ann"));
+    EXPECT_EQ(app.renders(), start + 2) << text;
+  }
+}
+
+TEST(PageCacheTable, HoldsAtMostItsSlotsAndKeepsTheFirstPage) {
+  core::PageCache cache;
+  EXPECT_EQ(cache.find("a"), nullptr);
+  cache.insert("a", "page a");
+  cache.insert("a", "other");
+  ASSERT_NE(cache.find("a"), nullptr);
+  EXPECT_EQ(*cache.find("a"), "page a");
+  cache.insert("big", std::string(core::PageCache::kMaxPage + 1, 'x'));
+  EXPECT_EQ(cache.find("big"), nullptr) << "too large to keep";
+  for (std::size_t i = 0; i < 2 * core::PageCache::kSlots; ++i) cache.insert("k" + std::to_string(i), "v");
+  EXPECT_EQ(cache.size(), core::PageCache::kSlots);
+  EXPECT_EQ(*cache.find("a"), "page a");
+}
+
+TEST(PageCacheTable, ConcurrentReadersAndWritersAgree) {
+  core::PageCache cache;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&cache, &wrong, t] {
+      for (int i = 0; i < 2000; ++i) {
+        std::string key = "key" + std::to_string((i * 7 + t) % 300);
+        if (const std::string* page = cache.find(key)) {
+          if (*page != "page of " + key) ++wrong;
+        } else {
+          cache.insert(key, "page of " + key);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(cache.size(), core::PageCache::kSlots);
 }
 
 TEST_F(PageCache, DevelopmentNeverCaches) {
