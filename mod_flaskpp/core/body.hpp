@@ -34,7 +34,8 @@ struct BodyLimits {
 bool has_body(const Request& req);
 
 // Reads the whole body. With `uploads`, files of `upload_field` are written to it (the caller
-// commits or aborts the session); other file parts are counted and dropped. Throws HttpError.
+// commits the session once its answer is ready; a session never committed leaves nothing); other
+// file parts are counted and dropped. Throws HttpError.
 void read_body(Request& req, BodySource& source, const BodyLimits& limits, UploadSession* uploads = nullptr,
                const std::string& upload_field = "");
 
