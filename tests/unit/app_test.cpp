@@ -192,6 +192,28 @@ TEST(AppBuild, UnknownHandlerInDeclaration) {
   }
 }
 
+// Defect: MAX_CONTENT_LENGTH went through an unchecked double -> size_t cast (1e300, -1 and 1.5
+// were undefined or silently wrong). Sizes and counts from configuration are whole numbers that
+// fit, or the configuration is refused at startup.
+TEST(AppBuild, SizesFromConfigMustFit) {
+  for (const char* bad : {"-1", "1e300", "1.5", "\"big\"", "18446744073709551616"}) {
+    AppSettings s;
+    set_config(s, "MAX_CONTENT_LENGTH", bad);
+    EXPECT_THROW(App(s, {}, HandlerRegistry::builtins()), ConfigError) << bad;
+  }
+  for (const char* bad : {"0", "-3", "1000001", "2.5"}) {
+    AppSettings s;
+    set_config(s, "JSON_MAX_DEPTH", bad);
+    EXPECT_THROW(App(s, {}, HandlerRegistry::builtins()), ConfigError) << bad;
+  }
+  AppSettings ok;
+  set_config(ok, "MAX_CONTENT_LENGTH", "18446744073709551615");
+  EXPECT_EQ(App(ok, {}, HandlerRegistry::builtins()).max_body(), 18446744073709551615u);
+  AppSettings whole;
+  set_config(whole, "MAX_CONTENT_LENGTH", "2048.0");
+  EXPECT_EQ(App(whole, {}, HandlerRegistry::builtins()).max_body(), 2048u);
+}
+
 TEST(AppBuild, FlaskDefaultsAndOverrides) {
   AppSettings s;
   App prod(s, {}, HandlerRegistry::builtins());
