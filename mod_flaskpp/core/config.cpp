@@ -125,22 +125,30 @@ Config& Config::operator=(const Config& other) {
   return *this;
 }
 
-// Looks a member up by an explicit-length name: FindMember(const char*) would read the view up to a
-// NUL, past its end when there is none, and match a longer key that the view is a prefix of.
+namespace {
+
+// A member name of explicit length: FindMember(const char*) would read the view up to a NUL, past
+// its end when there is none, and match a longer key that the view is a prefix of.
+rapidjson::Value member_name(std::string_view key) {
+  return rapidjson::Value(rapidjson::StringRef(key.empty() ? "" : key.data(), static_cast<rapidjson::SizeType>(key.size())));
+}
+
+constexpr std::size_t kMaxKeySize = std::numeric_limits<rapidjson::SizeType>::max();
+
+}  // namespace
+
 rapidjson::Value::ConstMemberIterator Config::find(std::string_view key) const {
-  if (key.size() > std::numeric_limits<rapidjson::SizeType>::max()) return doc_.MemberEnd();
-  rapidjson::Value name(rapidjson::StringRef(key.empty() ? "" : key.data(), static_cast<rapidjson::SizeType>(key.size())));
-  return doc_.FindMember(name);
+  if (key.size() > kMaxKeySize) return doc_.MemberEnd();
+  return doc_.FindMember(member_name(key));
 }
 
 rapidjson::Value::MemberIterator Config::find(std::string_view key) {
-  if (key.size() > std::numeric_limits<rapidjson::SizeType>::max()) return doc_.MemberEnd();
-  rapidjson::Value name(rapidjson::StringRef(key.empty() ? "" : key.data(), static_cast<rapidjson::SizeType>(key.size())));
-  return doc_.FindMember(name);
+  if (key.size() > kMaxKeySize) return doc_.MemberEnd();
+  return doc_.FindMember(member_name(key));
 }
 
 void Config::set(std::string_view key, const rapidjson::Value& value) {
-  if (key.size() > std::numeric_limits<rapidjson::SizeType>::max()) throw ConfigError("config key too long");
+  if (key.size() > kMaxKeySize) throw ConfigError("config key too long");
   auto& alloc = doc_.GetAllocator();
   rapidjson::Value copy(value, alloc);
   auto it = find(key);
