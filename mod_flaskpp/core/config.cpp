@@ -1,7 +1,9 @@
 #include "core/config.hpp"
 
 #include <cctype>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "core/errors.hpp"
@@ -53,19 +55,34 @@ rapidjson::Document parse_config_value(std::string_view text) {
 }
 
 std::size_t parse_size(std::string_view text) {
-  std::string t(text);
+  std::string_view digits = text;
   std::size_t mult = 1;
-  if (!t.empty()) {
-    char unit = static_cast<char>(std::toupper(static_cast<unsigned char>(t.back())));
+  if (!digits.empty()) {
+    char unit = static_cast<char>(std::toupper(static_cast<unsigned char>(digits.back())));
     if (unit == 'K' || unit == 'M' || unit == 'G') {
-      mult = unit == 'K' ? (1ull << 10) : unit == 'M' ? (1ull << 20) : (1ull << 30);
-      t.pop_back();
+      mult = std::size_t{1} << (unit == 'K' ? 10 : unit == 'M' ? 20 : 30);
+      digits.remove_suffix(1);
     }
   }
-  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos || t.size() > 15) {
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
     throw ConfigError("size '" + std::string(text) + "' must be a number of bytes, optionally with K, M or G");
   }
-  return static_cast<std::size_t>(std::stoull(t)) * mult;
+  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+  std::size_t n = 0;
+  bool overflow = false;
+  for (char c : digits) {
+    auto d = static_cast<std::size_t>(c - '0');
+    if (n > (kMax - d) / 10) {
+      overflow = true;
+      break;
+    }
+    n = n * 10 + d;
+  }
+  if (overflow || n > kMax / mult) {
+    throw ConfigError("size '" + std::string(text) + "' is too large (at most " + std::to_string(kMax) + " bytes)");
+  }
+  if (n == 0) throw ConfigError("size '" + std::string(text) + "' is zero bytes; a size limit must be at least 1");
+  return n * mult;
 }
 
 rapidjson::Document load_config_file(const std::string& path) {
@@ -108,14 +125,37 @@ Config& Config::operator=(const Config& other) {
   return *this;
 }
 
+namespace {
+
+// A member name of explicit length: FindMember(const char*) would read the view up to a NUL, past
+// its end when there is none, and match a longer key that the view is a prefix of.
+rapidjson::Value member_name(std::string_view key) {
+  return rapidjson::Value(rapidjson::StringRef(key.empty() ? "" : key.data(), static_cast<rapidjson::SizeType>(key.size())));
+}
+
+constexpr std::size_t kMaxKeySize = std::numeric_limits<rapidjson::SizeType>::max();
+
+}  // namespace
+
+rapidjson::Value::ConstMemberIterator Config::find(std::string_view key) const {
+  if (key.size() > kMaxKeySize) return doc_.MemberEnd();
+  return doc_.FindMember(member_name(key));
+}
+
+rapidjson::Value::MemberIterator Config::find(std::string_view key) {
+  if (key.size() > kMaxKeySize) return doc_.MemberEnd();
+  return doc_.FindMember(member_name(key));
+}
+
 void Config::set(std::string_view key, const rapidjson::Value& value) {
+  if (key.size() > kMaxKeySize) throw ConfigError("config key too long");
   auto& alloc = doc_.GetAllocator();
   rapidjson::Value copy(value, alloc);
-  auto it = doc_.FindMember(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  auto it = find(key);
   if (it != doc_.MemberEnd()) {
     it->value = copy;
   } else {
-    rapidjson::Value name(key.data(), static_cast<rapidjson::SizeType>(key.size()), alloc);
+    rapidjson::Value name(key.empty() ? "" : key.data(), static_cast<rapidjson::SizeType>(key.size()), alloc);
     doc_.AddMember(name, copy, alloc);
   }
 }
@@ -130,8 +170,23 @@ void Config::merge_object(const rapidjson::Value& object) {
 bool Config::has(std::string_view key) const { return get(key) != nullptr; }
 
 const rapidjson::Value* Config::get(std::string_view key) const {
-  auto it = doc_.FindMember(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  auto it = find(key);
   return it == doc_.MemberEnd() ? nullptr : &it->value;
+}
+
+std::optional<std::size_t> Config::get_size(std::string_view key) const {
+  const rapidjson::Value* v = get(key);
+  if (!v || v->IsNull()) return std::nullopt;
+  auto refuse = [&](const char* why) -> ConfigError {
+    return ConfigError("config " + std::string(key) + " " + why);
+  };
+  // RapidJSON marks a number Uint64 or Int64 only when it was written as an integer that fits.
+  if (!v->IsNumber() || v->IsDouble()) throw refuse("must be a non-negative integer");
+  if (v->IsInt64() && v->GetInt64() < 0) throw refuse("must not be negative");
+  if (!v->IsUint64()) throw refuse("must be a non-negative integer");
+  std::uint64_t n = v->GetUint64();
+  if (n > std::numeric_limits<std::size_t>::max()) throw refuse("is too large for a size");
+  return static_cast<std::size_t>(n);
 }
 
 std::string Config::get_string(std::string_view key, std::string_view fallback) const {

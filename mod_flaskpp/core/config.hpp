@@ -27,7 +27,8 @@ bool is_valid_key(std::string_view key);
 // it parses as one, Python's True/False/None, otherwise the text itself as a string.
 rapidjson::Document parse_config_value(std::string_view text);
 
-// "16M", "500K", "2G", "1048576" -> bytes (K/M/G are powers of 1024). Throws ConfigError.
+// "16M", "500K", "2G", "1048576" -> bytes (K/M/G are powers of 1024). Throws ConfigError naming
+// the text when it is not such a size, is 0 (no body limit can be zero bytes) or overflows size_t.
 std::size_t parse_size(std::string_view text);
 
 // Reads a JSON object from a file. Throws ConfigError: unreadable file, invalid JSON (with
@@ -46,12 +47,19 @@ class Config {
   const rapidjson::Value* get(std::string_view key) const;
   std::string get_string(std::string_view key, std::string_view fallback) const;
   bool get_bool(std::string_view key, bool fallback) const;
+  // An integer-valued key as a size (MAX_CONTENT_LENGTH, JSON_MAX_DEPTH): nullopt when the key is
+  // absent or null (Flask's None). Throws ConfigError naming the key when the value is not an
+  // integer (1.5, 1e6, "16M", true), is negative, or does not fit size_t. 0 is returned as is.
+  std::optional<std::size_t> get_size(std::string_view key) const;
   const rapidjson::Document& document() const { return doc_; }
 
   // The keys templates may see (secrets removed), as an mstch map.
   mstch::node public_view() const;
 
  private:
+  rapidjson::Value::MemberIterator find(std::string_view key);
+  rapidjson::Value::ConstMemberIterator find(std::string_view key) const;
+
   rapidjson::Document doc_;
 };
 

@@ -2,6 +2,12 @@
 
 #include <climits>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include <locale.h>  // newlocale, strtod_l (POSIX / glibc)
+#include <stdlib.h>
 
 #include "core/errors.hpp"
 #include "core/request.hpp"
@@ -75,6 +81,87 @@ std::size_t lone_low_surrogate(std::string_view body) {
   return 0;
 }
 
+// Numbers are not converted by RapidJSON: Debian's 1.1.0 reaches undefined behaviour in
+// kParseFullPrecisionFlag's conversion (clz(0) in DiyFp::Normalize and a shift by 63 in
+// StrtodDiyFp for bodies such as "0e124" or "0e-40"), and its normal precision is not correctly
+// rounded. The reader hands each number over as text (kParseNumbersAsStringsFlag; it has already
+// checked the JSON number syntax) and this handler converts it: integers exactly, with the same
+// Int/Uint/Int64/Uint64 choice RapidJSON makes, everything else with glibc's correctly rounded
+// strtod. Every other event goes to the document unchanged.
+constexpr unsigned kJsonBodyParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                                         rapidjson::kParseNumbersAsStringsFlag;
+
+// The "C" locale, so a decimal point is '.' whatever LC_NUMERIC the process runs under.
+locale_t c_locale() {
+  static const locale_t loc = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(nullptr));
+  return loc;
+}
+
+class NumberConvertingHandler {
+ public:
+  explicit NumberConvertingHandler(rapidjson::Document& doc) : doc_(doc) {}
+  bool overflowed() const { return overflowed_; }
+
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(std::int64_t i) { return doc_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool StartObject() { return doc_.StartObject(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool EndObject(rapidjson::SizeType members) { return doc_.EndObject(members); }
+  bool StartArray() { return doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) { return doc_.EndArray(elements); }
+
+  // `text` is a valid JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  bool RawNumber(const char* text, rapidjson::SizeType length, bool /*copy*/) {
+    std::string_view t(text, length);
+    bool minus = !t.empty() && t[0] == '-';
+    std::string_view digits = t.substr(minus ? 1 : 0);
+    if (digits.find_first_not_of("0123456789") == std::string_view::npos) {
+      // An integer: exact when it fits 64 bits (negative down to -2^63), else a double below.
+      std::uint64_t magnitude = 0;
+      bool fits = true;
+      for (char c : digits) {
+        auto d = static_cast<std::uint64_t>(c - '0');
+        if (magnitude > (UINT64_MAX - d) / 10) {
+          fits = false;
+          break;
+        }
+        magnitude = magnitude * 10 + d;
+      }
+      constexpr std::uint64_t kInt64MinMagnitude = std::uint64_t{1} << 63;
+      if (fits && !minus) {
+        return magnitude <= UINT32_MAX ? doc_.Uint(static_cast<unsigned>(magnitude)) : doc_.Uint64(magnitude);
+      }
+      if (fits && magnitude <= kInt64MinMagnitude) {
+        // -magnitude computed in unsigned arithmetic, then converted: -2^63 included, no overflow.
+        if (magnitude == kInt64MinMagnitude) return doc_.Int64(INT64_MIN);
+        auto value = -static_cast<std::int64_t>(magnitude);
+        return value >= INT32_MIN ? doc_.Int(static_cast<int>(value)) : doc_.Int64(value);
+      }
+    }
+    std::string nul_terminated(t);
+    char* end = nullptr;
+    locale_t c = c_locale();
+    double d = c ? strtod_l(nul_terminated.c_str(), &end, c) : std::strtod(nul_terminated.c_str(), &end);
+    if (end != nul_terminated.c_str() + nul_terminated.size()) return false;  // cannot happen: RapidJSON checked it
+    // ERANGE also reports underflow, which gives 0 or a denormal as in Python; only infinity is refused.
+    if (std::isinf(d)) {
+      overflowed_ = true;
+      return false;
+    }
+    return doc_.Double(d);
+  }
+
+ private:
+  rapidjson::Document& doc_;
+  bool overflowed_ = false;
+};
+
 }  // namespace
 
 rapidjson::Document parse_json_body(std::string_view body, std::size_t max_depth) {
@@ -84,12 +171,25 @@ rapidjson::Document parse_json_body(std::string_view body, std::size_t max_depth
                      std::to_string(max_depth));
   }
   rapidjson::Document doc;
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseFullPrecisionFlag;
-  doc.Parse<kFlags>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    throw BadRequest("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
-                     rapidjson::GetParseError_En(doc.GetParseError()));
+  NumberConvertingHandler handler(doc);
+  rapidjson::ParseResult result;
+  auto generate = [&](rapidjson::Document& d) {
+    (void)d;  // the handler forwards to the same document
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream ms(body.data(), body.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    result = reader.Parse<kJsonBodyParseFlags>(is, handler);
+    return !result.IsError();
+  };
+  doc.Populate(generate);
+  if (result.IsError()) {
+    // The handler stops the parse at a number too big for a double; report it as RapidJSON would.
+    rapidjson::ParseErrorCode code =
+        result.Code() == rapidjson::kParseErrorTermination && handler.overflowed()
+            ? rapidjson::kParseErrorNumberTooBig
+            : result.Code();
+    throw BadRequest("invalid JSON at offset " + std::to_string(result.Offset()) + ": " +
+                     rapidjson::GetParseError_En(code));
   }
   // RapidJSON takes a NUL byte for the end of input, so "{}\0junk" parses; NUL is never valid JSON.
   if (std::size_t nul = body.find('\0'); nul != std::string_view::npos) {

@@ -1,5 +1,6 @@
 #include "core/multipart.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <utility>
 #include <vector>
@@ -9,6 +10,9 @@
 namespace flaskpp::core {
 
 namespace {
+
+// Linear white space allowed between a delimiter and its line end (RFC 2046 transport padding).
+constexpr std::size_t kMaxTransportPadding = 256;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -171,11 +175,12 @@ bool MultipartParser::step() {
         return false;
       }
       std::size_t i = 0;
-      while (i < view.size() && (view[i] == ' ' || view[i] == '\t')) ++i;
-      if (i == view.size()) {
-        if (i > 256) throw MultipartError(MultipartError::Kind::kMalformed, "malformed multipart delimiter line");
-        return false;
+      while (i < view.size() && i <= kMaxTransportPadding && (view[i] == ' ' || view[i] == '\t')) ++i;
+      // The limit holds wherever the chunk ends: inside the padding or after it.
+      if (i > kMaxTransportPadding) {
+        throw MultipartError(MultipartError::Kind::kMalformed, "malformed multipart delimiter line");
       }
+      if (i == view.size()) return false;
       if (view[i] == '\r') {
         if (i + 1 >= view.size()) return false;
         if (view[i + 1] != '\n') throw MultipartError(MultipartError::Kind::kMalformed, "malformed multipart delimiter line");
@@ -186,6 +191,7 @@ bool MultipartParser::step() {
         throw MultipartError(MultipartError::Kind::kMalformed, "malformed multipart delimiter line");
       }
       pos_ += i;
+      header_scan_ = 0;
       if (++parts_ > limits_.max_parts) {
         throw MultipartError(MultipartError::Kind::kTooManyParts,
                              "more than " + std::to_string(limits_.max_parts) + " multipart parts");
@@ -194,37 +200,41 @@ bool MultipartParser::step() {
       return true;
     }
     case State::kHeaders: {
+      // The header block ends at the first blank line: "\r\n\r\n" or "\n\n", or right away when
+      // the block opens with a line end (no headers). Offsets before header_scan_ are ruled out;
+      // the scan stops at the first offset that needs more bytes to decide, so the answer is the
+      // same whatever the chunks, and each byte is looked at a bounded number of times.
       std::size_t end = std::string_view::npos;
       std::size_t skip = 0;
-      // An empty first line means no headers at all.
-      if (view.substr(0, 2) == "\r\n") {
-        end = 0;
-        skip = 2;
-      } else if (!view.empty() && view[0] == '\n') {
-        end = 0;
-        skip = 1;
-      } else {
-        auto crlf = view.find("\r\n\r\n");
-        auto lf = view.find("\n\n");
-        if (crlf != std::string_view::npos && (lf == std::string_view::npos || crlf < lf)) {
-          end = crlf;
-          skip = 4;
-        } else if (lf != std::string_view::npos) {
-          end = lf;
-          skip = 2;
+      std::size_t s = header_scan_;
+      for (;; ++s) {
+        s = view.find_first_of("\r\n", s);
+        if (s == std::string_view::npos) {
+          s = view.size();
+          break;
         }
-      }
-      if (end == std::string_view::npos) {
-        if (view.size() > limits_.max_header_bytes) {
-          throw MultipartError(MultipartError::Kind::kHeaderTooLarge,
-                               "multipart part headers larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
+        std::string_view rest = view.substr(s);
+        std::string_view terminator;
+        if (s == 0 && rest[0] == '\n') {
+          terminator = "\n";
+        } else if (s == 0 && rest[0] == '\r') {
+          terminator = "\r\n";
+        } else if (rest[0] == '\r') {
+          terminator = "\r\n\r\n";
+        } else {
+          terminator = "\n\n";
         }
-        return false;
+        std::size_t n = std::min(rest.size(), terminator.size());
+        if (rest.compare(0, n, terminator, 0, n) != 0) continue;  // ruled out
+        if (n < terminator.size()) break;                          // undecided: wait for more
+        end = s;
+        skip = terminator.size();
+        break;
       }
-      if (end > limits_.max_header_bytes) {
-        throw MultipartError(MultipartError::Kind::kHeaderTooLarge,
-                             "multipart part headers larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
-      }
+      header_scan_ = s;
+      // A blank line can no longer start within the limit: too large, whatever follows.
+      if (std::min(end, header_scan_) > limits_.max_header_bytes) header_too_large();
+      if (end == std::string_view::npos) return false;
       parse_headers(view.substr(0, end));
       pos_ += end + skip;
       state_ = State::kBody;
@@ -295,8 +305,16 @@ void MultipartParser::parse_headers(std::string_view block) {
   if (!skipping_) sink_.on_part_begin(info);
 }
 
+void MultipartParser::header_too_large() const {
+  throw MultipartError(MultipartError::Kind::kHeaderTooLarge,
+                       "multipart part headers larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
+}
+
 void MultipartParser::finish() {
   if (state_ == State::kDone) return;
+  // No more bytes can end the header block: more than the limit is too large, as feed() would
+  // have said had the whole body come in one chunk.
+  if (state_ == State::kHeaders && buf_.size() - pos_ > limits_.max_header_bytes) header_too_large();
   // A part still open is not ended: its data is incomplete, and the caller discards it.
   in_part_ = false;
   if (parts_ == 0 && state_ == State::kPreamble) {

@@ -1,7 +1,8 @@
 // Incremental multipart/form-data parser (RFC 7578 / RFC 2046). It is fed the body chunk by chunk
 // as Apache's brigades deliver it and hands part data to a sink as it goes, so memory stays
 // bounded by the largest chunk plus one delimiter, whatever the size of the files. A delimiter
-// split across chunks at any byte parses the same. Both CRLF and bare LF line ends are accepted.
+// split across chunks at any byte parses the same: every answer (sink events, error kind) depends
+// on the bytes only, never on where the chunks end. Both CRLF and bare LF line ends are accepted.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,7 @@ class MultipartSink {
 
 struct MultipartLimits {
   std::size_t max_parts = 1000;           // FlaskppUploadMaxParts: more parts -> 413
-  std::size_t max_header_bytes = 16384;   // headers of one part -> 400 when larger
+  std::size_t max_header_bytes = 16384;   // headers of one part (before their blank line) -> 400 when larger
 };
 
 class MultipartError : public HttpError {
@@ -54,7 +55,9 @@ class MultipartParser {
   // Throws MultipartError. After the closing delimiter, further input (epilogue) is ignored.
   void feed(std::string_view chunk);
   // Call at the end of the body. Throws MultipartError(kTruncated) unless the closing delimiter
-  // was seen; a part still open then gets no on_part_end (its data is incomplete).
+  // was seen (kHeaderTooLarge when the body ends in a header block over the limit, as it would
+  // have been refused had more bytes followed); a part still open then gets no on_part_end (its
+  // data is incomplete).
   void finish();
   bool done() const { return state_ == State::kDone; }
   std::size_t parts() const { return parts_; }
@@ -63,6 +66,7 @@ class MultipartParser {
   enum class State { kPreamble, kAfterBoundary, kHeaders, kBody, kDone };
   void run();
   bool step();
+  [[noreturn]] void header_too_large() const;
   void parse_headers(std::string_view block);
 
   std::string boundary_;     // "--" + boundary
@@ -73,6 +77,9 @@ class MultipartParser {
   std::string buf_;          // unprocessed input
   std::size_t pos_ = 0;      // start of unprocessed data in buf_
   std::size_t parts_ = 0;
+  // In kHeaders: offset (from the start of the header block) of the first place the blank line
+  // could still start; every earlier offset is ruled out, so each chunk scans only new bytes.
+  std::size_t header_scan_ = 0;
   bool at_start_ = true;     // nothing consumed yet: the body may open with the delimiter
   bool in_part_ = false;
   bool skipping_ = false;    // a part without a name: its data is dropped

@@ -1,6 +1,8 @@
 #include "core/templates.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -52,7 +54,16 @@ std::optional<std::int64_t> DirectorySource::stamp(const std::string& name) cons
   if (ec) return std::nullopt;
   auto size = fs::file_size(p, ec);
   if (ec) return std::nullopt;
-  return static_cast<std::int64_t>(t.time_since_epoch().count()) * 31 + static_cast<std::int64_t>(size);
+  // Mixed in unsigned arithmetic, which wraps: libstdc++'s file clock counts nanoseconds from 2174,
+  // so a signed "count * 31" overflowed for every ordinary file. For a fixed size the mix is a
+  // bijection of the mtime (odd multiplier), and for a fixed mtime one of the size, so a change of
+  // either alone always changes the stamp.
+  constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;  // odd: 2^64 / golden ratio
+  std::uint64_t mixed = static_cast<std::uint64_t>(t.time_since_epoch().count()) * kMultiplier +
+                        static_cast<std::uint64_t>(size);
+  std::int64_t stamp;
+  std::memcpy(&stamp, &mixed, sizeof stamp);  // same bits; a conversion could be out of range
+  return stamp;
 }
 
 std::optional<TemplateSource::File> DirectorySource::read(const std::string& name) const {

@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/variant/get.hpp>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "core/config.hpp"
@@ -178,8 +182,10 @@ TEST(Config, CopiesAreIndependent) {
   EXPECT_EQ(b.get_string("K", ""), "two");
   EXPECT_EQ(c.get_string("K", ""), "one");
   EXPECT_EQ(a.get_string("K", ""), "three");
-  c = c;  // self-assignment keeps the value
+  Config& alias = c;  // a reference, so compilers do not refuse an explicit self-assignment
+  c = alias;          // self-assignment keeps the value
   EXPECT_EQ(c.get_string("K", ""), "one");
+  EXPECT_EQ(c.document().MemberCount(), 1u);
 }
 
 TEST(Config, PublicViewHidesSecrets) {
@@ -200,6 +206,96 @@ TEST(Config, PublicViewHidesSecrets) {
   // Raw {{{ }}}: this checks visibility only (escaping is installed by TemplateStore, not here).
   std::string rendered = mstch::render("[{{{SECRET_KEY}}}|{{{API_TOKEN}}}|{{{UPLOAD_IMG_FOLDER}}}]", view);
   EXPECT_EQ(rendered, "[||static/img]");
+}
+
+// Config keys are string_views: a view need not end in a NUL, and may be a prefix of a longer buffer.
+TEST(Config, KeyViewsAreReadToTheirLengthOnly) {
+  Config c;
+  c.set("DEBUG_MODE", parse_config_value("1"));
+  std::string longer = "DEBUG_MODE";
+  std::string_view prefix(longer.data(), 5);  // "DEBUG", followed by "_MODE" in memory
+  EXPECT_FALSE(c.has(prefix)) << "only DEBUG_MODE is set";
+  EXPECT_EQ(c.get(prefix), nullptr);
+  c.set(prefix, parse_config_value("2"));
+  EXPECT_EQ(c.document().MemberCount(), 2u);
+  ASSERT_TRUE(c.has("DEBUG"));
+  EXPECT_EQ(c.get("DEBUG")->GetInt(), 2);
+  EXPECT_EQ(c.get("DEBUG_MODE")->GetInt(), 1) << "setting DEBUG must not overwrite DEBUG_MODE";
+  // The reverse: "DEBUGX" viewed as its first five bytes is DEBUG.
+  std::string other = "DEBUGX";
+  std::string_view debug(other.data(), 5);
+  ASSERT_TRUE(c.has(debug));
+  EXPECT_EQ(c.get(debug)->GetInt(), 2);
+  c.set(debug, parse_config_value("3"));
+  EXPECT_EQ(c.document().MemberCount(), 2u) << "replaces DEBUG instead of adding a second member";
+  EXPECT_EQ(c.get("DEBUG")->GetInt(), 3);
+  // The empty key (a default string_view has a null data pointer).
+  EXPECT_FALSE(c.has(std::string_view()));
+  EXPECT_FALSE(c.has(""));
+}
+
+TEST(Config, KeyWithoutNulIsNotReadPastItsEnd) {
+  // A key in a heap buffer with no NUL after it: AddressSanitizer reports any read past its end.
+  Config c;
+  c.set("DEBUG", parse_config_value("3"));
+  std::unique_ptr<char[]> raw(new char[5]);
+  std::memcpy(raw.get(), "DEBUG", 5);
+  std::string_view key(raw.get(), 5);
+  ASSERT_TRUE(c.has(key));
+  EXPECT_EQ(c.get(key)->GetInt(), 3);
+  EXPECT_EQ(c.get_string(key, "fb"), "fb");
+  c.set(key, parse_config_value("4"));
+  EXPECT_EQ(c.get("DEBUG")->GetInt(), 4);
+  EXPECT_EQ(c.document().MemberCount(), 1u);
+}
+
+// The message of the ConfigError `f` throws; fails the test if it does not.
+template <typename F>
+std::string config_error_of(F&& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError";
+  return {};
+}
+
+TEST(ParseSize, OverflowAndZeroAreRefused) {
+  const std::size_t max = std::numeric_limits<std::size_t>::max();
+  for (const char* big : {"17179869184G", "17592186044416M", "18014398509481984K", "18446744073709551616",
+                          "99999999999999999999999", "123456789012345678901234567890G"}) {
+    std::string m = config_error_of([&] { parse_size(big); });
+    EXPECT_NE(m.find(big), std::string::npos) << big << ": " << m;
+    EXPECT_NE(m.find("too large"), std::string::npos) << big << ": " << m;
+  }
+  for (const char* zero : {"0", "0K", "000M", "0G"}) {
+    std::string m = config_error_of([&] { parse_size(zero); });
+    EXPECT_NE(m.find(std::string("'") + zero + "'"), std::string::npos) << zero << ": " << m;
+  }
+  for (const char* bad : {"", "K", "-1", "+1", "1.5M", " 1", "1 ", "1KB", "0x10"}) {
+    EXPECT_THROW(parse_size(bad), ConfigError) << bad;
+  }
+  // The largest sizes that fit are accepted.
+  EXPECT_EQ(parse_size("17179869183G"), (std::size_t{17179869183} << 30));
+  EXPECT_EQ(parse_size("18446744073709551615"), max);
+  EXPECT_EQ(parse_size("0016M"), std::size_t{16} << 20);
+}
+
+TEST(Config, GetSize) {
+  Config c;
+  c.merge_object(parse_config_value(
+      R"({"A": 1024, "Z": 0, "BIG": 18446744073709551615, "N": null, "NEG": -1, "D": 1.5, "E": 1e6,
+          "S": "16M", "B": true, "ARR": [1], "HUGE": 1e300})"));
+  EXPECT_EQ(c.get_size("A"), std::optional<std::size_t>(1024));
+  EXPECT_EQ(c.get_size("Z"), std::optional<std::size_t>(0));
+  EXPECT_EQ(c.get_size("BIG"), std::optional<std::size_t>(std::numeric_limits<std::size_t>::max()));
+  EXPECT_EQ(c.get_size("MISSING"), std::nullopt);
+  EXPECT_EQ(c.get_size("N"), std::nullopt) << "null is unset, as Flask's None";
+  for (const char* key : {"NEG", "D", "E", "S", "B", "ARR", "HUGE"}) {
+    std::string m = config_error_of([&] { c.get_size(key); });
+    EXPECT_NE(m.find(std::string("config ") + key + " "), std::string::npos) << key << ": " << m;
+  }
 }
 
 }  // namespace

@@ -2,7 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/variant/get.hpp>
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/errors.hpp"
 #include "core/json.hpp"
@@ -102,6 +107,121 @@ TEST(ParseJsonBody, NumberOverflowIsRejected) {
   EXPECT_NE(parse_error("1e400").find("offset 0"), std::string::npos);
   EXPECT_NE(parse_error("[-1e400]").find("offset"), std::string::npos);
   EXPECT_NE(parse_error("{\"n\": 1" + std::string(400, '0') + "}").find("offset"), std::string::npos);
+}
+
+// Debian's RapidJSON 1.1.0 reaches clz(0) in DiyFp::Normalize and a shift by 63 in StrtodDiyFp
+// for these under kParseFullPrecisionFlag; no body may reach that code.
+TEST(ParseJsonBody, ZeroWithExponentAndFriendsAreZero) {
+  for (const char* zero : {"0e124", "0e-40", "0E+300", "0.0e100", "0.000e-5", "0e308", "0e-400", "0.0e-999999999",
+                           "0e0", "0.0", "0e-2147483648", "[0e124,0e-40]"}) {
+    rapidjson::Document doc;
+    ASSERT_NO_THROW(doc = parse_json_body(zero)) << zero;
+    const rapidjson::Value& v = doc.IsArray() ? doc[0] : doc;
+    ASSERT_TRUE(v.IsDouble()) << zero;
+    EXPECT_EQ(v.GetDouble(), 0.0) << zero;
+    EXPECT_FALSE(std::signbit(v.GetDouble())) << zero;
+  }
+  for (const char* negative_zero : {"-0e124", "-0e-40", "-0.0", "-1e-400"}) {
+    auto doc = parse_json_body(negative_zero);
+    ASSERT_TRUE(doc.IsDouble()) << negative_zero;
+    EXPECT_EQ(doc.GetDouble(), 0.0) << negative_zero;
+    EXPECT_TRUE(std::signbit(doc.GetDouble())) << negative_zero;
+  }
+  for (const char* tiny : {"1e-400", "1e-324", "2e-324", "0.1e-323", "123e-500"}) {
+    auto doc = parse_json_body(tiny);
+    ASSERT_TRUE(doc.IsDouble()) << tiny;
+    EXPECT_EQ(doc.GetDouble(), 0.0) << tiny << " underflows to zero, as in Python";
+  }
+}
+
+double parsed_double(const std::string& body) {
+  auto doc = parse_json_body(body);
+  EXPECT_TRUE(doc.IsDouble()) << body;
+  return doc.IsNumber() ? doc.GetDouble() : -1.0;
+}
+
+// The correctly rounded value of 2^-1075 (half the smallest denormal), all 752 significant digits.
+const std::string kHalfMinDenormal =
+    "2.47032822920623272088284396434110686182529901307162382212792841250337753635104375932649918180817996"
+    "1898982823477228588654633283551779698981993873980053909390631503565951557022639229085839244910518443"
+    "5931802849936536152500319370457678249219365623669863658480757001585769269903706311928279558551332927"
+    "8343384093519780155312465972635795746227664652728272200563740064854999770965994704540208281662262378"
+    "5739345073633900796776193057750674017632467360096895134053553745851666113422376667860416215968046191"
+    "4467291840300530057530849048765391711386591646239524912623653881879636239373280423891018672348497668"
+    "2350898633885879256283027559956575244555072551893136908362547791869486679949683240497058210285131854"
+    "51396213837722826145437693412532098591327667236328125";
+
+TEST(ParseJsonBody, DoublesAreCorrectlyRounded) {
+  EXPECT_EQ(parsed_double("0.1"), 0.1);
+  EXPECT_EQ(parsed_double("-2.5"), -2.5);
+  EXPECT_EQ(parsed_double("1.7976931348623157e308"), std::numeric_limits<double>::max());
+  EXPECT_EQ(parsed_double("1.7976931348623158e308"), std::numeric_limits<double>::max());
+  EXPECT_EQ(parsed_double("2.2250738585072011e-308"), 2.2250738585072011e-308);
+  EXPECT_EQ(parsed_double("2.2250738585072012e-308"), 2.2250738585072012e-308);
+  EXPECT_EQ(parsed_double("2.2250738585072014e-308"), std::numeric_limits<double>::min());
+  EXPECT_EQ(parsed_double("4.9406564584124654e-324"), std::numeric_limits<double>::denorm_min());
+  EXPECT_EQ(parsed_double("9007199254740993.0"), 9007199254740992.0);
+  EXPECT_EQ(parsed_double("9007199254740993e0"), 9007199254740992.0);
+  EXPECT_EQ(parsed_double("9007199254740995.0"), 9007199254740996.0);
+  EXPECT_EQ(parsed_double("1e23"), 1e23);
+  EXPECT_EQ(parsed_double("8.98846567431158e307"), 8.98846567431158e307);
+  EXPECT_EQ(parsed_double("123456789012345678901234567890"), 123456789012345678901234567890.0);
+  EXPECT_EQ(parsed_double("18446744073709551616"), 18446744073709551616.0);
+  EXPECT_EQ(parsed_double("-9223372036854775809"), -9223372036854775808.0);
+  // 1 + 2^-53 is exactly halfway between 1 and the next double: ties to even gives 1; any digit
+  // beyond it, even 800 digits later, tips it up.
+  const std::string halfway = "1.00000000000000011102230246251565404236316680908203125";
+  EXPECT_EQ(parsed_double(halfway), 1.0);
+  EXPECT_EQ(parsed_double(halfway + std::string(750, '0')), 1.0);
+  EXPECT_EQ(parsed_double(halfway + std::string(750, '0') + "1"), std::nextafter(1.0, 2.0));
+  EXPECT_EQ(parsed_double("0." + std::string(800, '9')), 1.0);
+  EXPECT_EQ(parsed_double(kHalfMinDenormal + "e-324"), 0.0);
+  EXPECT_EQ(parsed_double(kHalfMinDenormal + "1e-324"), std::numeric_limits<double>::denorm_min());
+}
+
+TEST(ParseJsonBody, IntegersStayExact) {
+  auto doc = parse_json_body(
+      "[0,-0,1,-1,2147483647,2147483648,-2147483648,-2147483649,4294967295,4294967296,9007199254740993,"
+      "9223372036854775807,-9223372036854775808,18446744073709551615]");
+  ASSERT_TRUE(doc.IsArray());
+  ASSERT_EQ(doc.Size(), 14u);
+  for (const auto& v : doc.GetArray()) EXPECT_FALSE(v.IsDouble());
+  EXPECT_TRUE(doc[0].IsInt());
+  EXPECT_EQ(doc[0].GetInt(), 0);
+  EXPECT_TRUE(doc[1].IsInt()) << "-0 is the integer 0, as in Python";
+  EXPECT_EQ(doc[1].GetInt(), 0);
+  EXPECT_EQ(doc[3].GetInt(), -1);
+  EXPECT_EQ(doc[4].GetInt(), 2147483647);
+  EXPECT_FALSE(doc[5].IsInt());
+  EXPECT_EQ(doc[5].GetUint(), 2147483648u);
+  EXPECT_EQ(doc[6].GetInt(), -2147483647 - 1);
+  EXPECT_EQ(doc[7].GetInt64(), -2147483649LL);
+  EXPECT_EQ(doc[8].GetUint(), 4294967295u);
+  EXPECT_EQ(doc[9].GetInt64(), 4294967296LL);
+  EXPECT_EQ(doc[10].GetInt64(), 9007199254740993LL);
+  EXPECT_EQ(doc[11].GetInt64(), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(doc[12].GetInt64(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_TRUE(doc[13].IsUint64());
+  EXPECT_FALSE(doc[13].IsInt64());
+  EXPECT_EQ(doc[13].GetUint64(), std::numeric_limits<std::uint64_t>::max());
+}
+
+TEST(ParseJsonBody, DoubleOverflowIs400WithTheNumbersOffset) {
+  for (const auto& [body, offset] : std::vector<std::pair<std::string, int>>{
+           {"1e400", 0}, {"-1e400", 0}, {"[1, -1e400]", 4}, {"1.8e308", 0}, {"[1.7976931348623159e308]", 1},
+           {"{\"n\": 17976931348623159e292}", 6}, {"[0, 1234567890123456789.0e300]", 4},
+           {"[" + std::string(400, '9') + "]", 1}, {"-" + std::string(309, '9') + ".5", 0}}) {
+    std::string m = parse_error(body);
+    EXPECT_NE(m.find("invalid JSON at offset " + std::to_string(offset) + ": Number too big"), std::string::npos)
+        << body.substr(0, 60) << ": " << m;
+  }
+}
+
+TEST(ParseJsonBody, NumberSyntaxErrorsKeepTheirOffsets) {
+  EXPECT_NE(parse_error("[1.]").find("offset 3"), std::string::npos) << parse_error("[1.]");
+  EXPECT_NE(parse_error("[1e]").find("offset 3"), std::string::npos) << parse_error("[1e]");
+  EXPECT_NE(parse_error("[-]").find("offset 2"), std::string::npos) << parse_error("[-]");
+  EXPECT_NE(parse_error("[1,2").find("offset 4"), std::string::npos) << parse_error("[1,2");
 }
 
 TEST(ParseJsonBody, NestingLimitDefault) {

@@ -223,5 +223,37 @@ INSTANTIATE_TEST_SUITE_P(Data, GoldenTemplate, ::testing::ValuesIn(golden_cases(
 
 TEST(GoldenTemplateData, CasesArePresent) { EXPECT_GE(golden_cases().size(), 6u); }
 
+TEST(DirectorySource, StampFollowsMtimeAndSizeWithoutOverflow) {
+  // libstdc++'s file clock counts nanoseconds from 2174, so today's count is about -4.9e18: the old
+  // "count * 31 + size" overflowed std::int64_t (undefined behaviour) for every ordinary file.
+  test::TempDir dir;
+  fs::path p = dir.write("t.html", "abc");
+  DirectorySource src(dir.str());
+  auto first = src.stamp("t.html");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(src.stamp("t.html"), first) << "stable while nothing changes";
+  auto mtime = fs::last_write_time(p);
+  dir.write("t.html", "abcd");
+  fs::last_write_time(p, mtime);
+  auto bigger = src.stamp("t.html");
+  ASSERT_TRUE(bigger.has_value());
+  EXPECT_NE(*bigger, *first) << "size alone changed";
+  fs::last_write_time(p, mtime + std::chrono::nanoseconds(1));
+  auto later = src.stamp("t.html");
+  ASSERT_TRUE(later.has_value());
+  EXPECT_NE(*later, *bigger) << "mtime alone changed by 1ns";
+  // Far past and far future times still give a stamp.
+  for (auto t : {fs::file_time_type(fs::file_time_type::duration(0)),
+                 fs::file_time_type::clock::now() + std::chrono::hours(24 * 365 * 100),
+                 fs::file_time_type::clock::now() - std::chrono::hours(24 * 365 * 100)}) {
+    std::error_code ec;
+    fs::last_write_time(p, t, ec);
+    if (ec) continue;  // the file system may refuse the time
+    EXPECT_TRUE(src.stamp("t.html").has_value());
+  }
+  EXPECT_FALSE(src.stamp("missing.html").has_value());
+  EXPECT_FALSE(src.stamp("../t.html").has_value());
+}
+
 }  // namespace
 }  // namespace flaskpp::core
