@@ -1,8 +1,6 @@
 #include "core/app.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "core/errors.hpp"
 #include "core/negotiation.hpp"
@@ -17,21 +15,6 @@ std::string join_methods(const std::vector<std::string>& methods) {
   std::string out;
   for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
   return out;
-}
-
-// A count or size from configuration: a non-negative integer that fits size_t.
-std::optional<std::size_t> config_size(const Config& cfg, const char* key) {
-  const rapidjson::Value* v = cfg.get(key);
-  if (!v) return std::nullopt;
-  if (v->IsUint64()) {
-    std::uint64_t n = v->GetUint64();
-    if (n <= std::numeric_limits<std::size_t>::max()) return static_cast<std::size_t>(n);
-  } else if (v->IsDouble()) {
-    double d = v->GetDouble();
-    // 2^64 is the first double above the largest size_t; integral values below it convert exactly.
-    if (d >= 0 && d < 18446744073709551616.0 && std::floor(d) == d) return static_cast<std::size_t>(d);
-  }
-  throw ConfigError(std::string("config ") + key + " must be a non-negative whole number of bytes or items");
 }
 
 // Upload routes take a multipart/form-data body holding a file in the route's field.
@@ -78,10 +61,10 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     cfg.set("JSONIFY_MIMETYPE", v);
   }
   json_mimetype_ = cfg.get_string("JSONIFY_MIMETYPE", "application/json");
-  if (auto mcl = config_size(cfg, "MAX_CONTENT_LENGTH")) limits_.max_body = *mcl;
+  if (auto mcl = cfg.get_size("MAX_CONTENT_LENGTH")) limits_.max_body = *mcl;
   if (settings_.max_body) limits_.max_body = *settings_.max_body;
   if (settings_.max_parts) limits_.max_parts = *settings_.max_parts;
-  if (auto depth = config_size(cfg, "JSON_MAX_DEPTH")) {
+  if (auto depth = cfg.get_size("JSON_MAX_DEPTH")) {
     if (*depth == 0 || *depth > 100000) throw ConfigError("config JSON_MAX_DEPTH must be from 1 to 100000");
     json_max_depth_ = *depth;
   }
