@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 
@@ -204,75 +205,149 @@ Converter parse_converter(std::string_view name_view, std::string_view args) {
   return c;
 }
 
-// Candidate end positions for a converter at pos, in the order Werkzeug's regex would try them.
-void converter_ends(const Converter& c, std::string_view s, std::size_t pos, std::vector<std::size_t>& ends) {
-  ends.clear();
+// ---------------------------------------------------------------------------------------------
+// Where a converter may end. Werkzeug turns each converter into a regex: string [^/]{min,max}
+// (greedy, code points), int \d+ and float \d+\.\d+ (greedy, optional '-' when signed), uuid a
+// fixed shape, any an alternation tried in listed order, path [^/].*? (lazy). At one start
+// position the ends such a regex can take are a contiguous run of positions (for string and path
+// only the code-point boundaries in it), one position (uuid) or a short list (any).
+
+namespace {
+
+bool is_uuid_at(std::string_view s, std::size_t pos) {
+  static const int kGroups[] = {8, 4, 4, 4, 12};
+  std::size_t p = pos;
+  for (int g = 0; g < 5; ++g) {
+    if (g > 0) {
+      if (p >= s.size() || s[p] != '-') return false;
+      ++p;
+    }
+    for (int k = 0; k < kGroups[g]; ++k, ++p) {
+      if (p >= s.size() || !is_hex(s[p])) return false;
+    }
+  }
+  return true;
+}
+
+std::size_t skip_sign(const Converter& c, std::string_view s, std::size_t pos) {
+  return c.is_signed && pos < s.size() && s[pos] == '-' ? pos + 1 : pos;
+}
+
+bool all_digits(std::string_view s, std::size_t from, std::size_t to) {
+  for (std::size_t p = from; p < to; ++p) {
+    if (!is_ascii_digit(s[p])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+PartText::PartText(std::string_view text) : s(text) {
+  const std::size_t n = s.size();
+  rank.resize(n + 1);
+  slash.resize(n + 1);
+  digits_end.resize(n + 1);
+  std::uint32_t count = 0;
+  for (std::size_t q = 0; q <= n; ++q) {
+    if (is_boundary(q)) {
+      ++count;
+      boundaries.push_back(static_cast<std::uint32_t>(q));
+    }
+    rank[q] = count;
+  }
+  slash[n] = static_cast<std::uint32_t>(n);
+  digits_end[n] = static_cast<std::uint32_t>(n);
+  for (std::size_t q = n; q-- > 0;) {
+    slash[q] = s[q] == '/' ? static_cast<std::uint32_t>(q) : slash[q + 1];
+    digits_end[q] = is_ascii_digit(s[q]) ? digits_end[q + 1] : static_cast<std::uint32_t>(q);
+  }
+}
+
+EndRange converter_ends(const Converter& c, const PartText& t, std::size_t pos) {
+  EndRange r;
+  const std::string_view s = t.s;
   switch (c.kind) {
     case ConverterKind::kString: {
-      // [^/]{min,max}, greedy, counted in code points.
-      std::vector<std::size_t> bounds;  // bounds[k] = byte offset after k code points
-      bounds.push_back(pos);
-      std::size_t p = pos;
-      while (p < s.size() && s[p] != '/') {
-        ++p;
-        while (p < s.size() && is_utf8_continuation(static_cast<unsigned char>(s[p]))) ++p;
-        bounds.push_back(p);
+      r.boundaries_only = true;
+      r.also_start = c.minlength == 0;
+      // The k-th character after pos ends at the k-th boundary after pos; never past a '/'.
+      std::size_t first = t.rank[pos];  // index in boundaries of the first boundary after pos
+      std::size_t chars = t.rank[t.slash[pos]] - t.rank[pos];
+      std::size_t lo = std::max<std::size_t>(c.minlength, 1);
+      std::size_t hi = c.maxlength ? std::min(chars, *c.maxlength) : chars;
+      if (lo <= hi) {
+        r.lo = t.boundaries[first + lo - 1];
+        r.hi = t.boundaries[first + hi - 1];
       }
-      std::size_t n = bounds.size() - 1;
-      std::size_t hi = c.maxlength ? std::min(n, *c.maxlength) : n;
-      for (std::size_t k = hi + 1; k-- > c.minlength;) ends.push_back(bounds[k]);
       break;
     }
     case ConverterKind::kInt: {
-      std::size_t p = pos;
-      if (c.is_signed && p < s.size() && s[p] == '-') ++p;
-      std::size_t digits_start = p;
-      while (p < s.size() && is_ascii_digit(s[p])) ++p;
-      for (std::size_t e = p; e > digits_start; --e) ends.push_back(e);
+      std::size_t digits = skip_sign(c, s, pos);
+      r.lo = digits + 1;
+      r.hi = t.digits_end[digits];
       break;
     }
     case ConverterKind::kFloat: {
-      std::size_t p = pos;
-      if (c.is_signed && p < s.size() && s[p] == '-') ++p;
-      std::size_t d1 = p;
-      while (p < s.size() && is_ascii_digit(s[p])) ++p;
-      if (p == d1 || p >= s.size() || s[p] != '.') break;
-      ++p;
-      std::size_t d2 = p;
-      while (p < s.size() && is_ascii_digit(s[p])) ++p;
-      for (std::size_t e = p; e > d2; --e) ends.push_back(e);
+      std::size_t whole = skip_sign(c, s, pos);
+      std::size_t dot = t.digits_end[whole];
+      if (dot == whole || dot >= s.size() || s[dot] != '.') break;
+      r.lo = dot + 2;
+      r.hi = t.digits_end[dot + 1];
       break;
     }
-    case ConverterKind::kUuid: {
-      static const int kGroups[] = {8, 4, 4, 4, 12};
-      std::size_t p = pos;
-      for (int g = 0; g < 5; ++g) {
-        if (g > 0) {
-          if (p >= s.size() || s[p] != '-') return;
-          ++p;
-        }
-        for (int k = 0; k < kGroups[g]; ++k, ++p) {
-          if (p >= s.size() || !is_hex(s[p])) return;
-        }
-      }
-      ends.push_back(p);
+    case ConverterKind::kUuid:
+      if (is_uuid_at(s, pos)) r.lo = r.hi = pos + 36;
       break;
-    }
     case ConverterKind::kAny:
-      for (const auto& item : c.items) {
-        if (s.substr(pos, item.size()) == item) ends.push_back(pos + item.size());
-      }
+      r.listed = true;
       break;
     case ConverterKind::kPath:
-      // [^/].*? : lazy, at least one character, not starting with '/'.
+      r.order = EndRange::Order::kShortestFirst;
+      r.boundaries_only = true;
       if (pos < s.size() && s[pos] != '/') {
-        for (std::size_t e = pos + 1; e <= s.size(); ++e) {
-          if (e < s.size() && is_utf8_continuation(static_cast<unsigned char>(s[e]))) continue;
-          ends.push_back(e);
-        }
+        r.lo = pos + 1;
+        r.hi = s.size();
       }
       break;
   }
+  return r;
+}
+
+bool converter_can_end(const Converter& c, std::string_view s, std::size_t pos, std::size_t end) {
+  auto boundary = [&](std::size_t q) { return q == s.size() || !is_utf8_continuation(static_cast<unsigned char>(s[q])); };
+  switch (c.kind) {
+    case ConverterKind::kString: {
+      if (end == pos) return c.minlength == 0;
+      if (!boundary(end)) return false;
+      std::size_t chars = 0;
+      for (std::size_t q = pos; q < end; ++q) {
+        if (s[q] == '/') return false;
+        if (boundary(q + 1)) ++chars;
+      }
+      return chars >= c.minlength && (!c.maxlength || chars <= *c.maxlength);
+    }
+    case ConverterKind::kInt: {
+      std::size_t digits = skip_sign(c, s, pos);
+      return end > digits && all_digits(s, digits, end);
+    }
+    case ConverterKind::kFloat: {
+      std::size_t whole = skip_sign(c, s, pos);
+      std::size_t dot = whole;
+      while (dot < s.size() && is_ascii_digit(s[dot])) ++dot;
+      if (dot == whole || dot >= s.size() || s[dot] != '.') return false;
+      return end > dot + 1 && all_digits(s, dot + 1, end);
+    }
+    case ConverterKind::kUuid:
+      return end == pos + 36 && is_uuid_at(s, pos);
+    case ConverterKind::kAny:
+      for (const auto& item : c.items) {
+        if (item.size() == end - pos && s.compare(pos, item.size(), item) == 0) return true;
+      }
+      return false;
+    case ConverterKind::kPath:
+      return pos < s.size() && s[pos] != '/' && end > pos && boundary(end);
+  }
+  return false;
 }
 
 // Werkzeug's to_python: a failure here is a 404 for the request, not a fall-through.

@@ -1,9 +1,11 @@
 // Werkzeug-compatible URL rules (Werkzeug 2.2, the version Debian 12 ships with Flask 2.2).
 //
-// Rules are compiled once into a state machine keyed by path segments: static segments are a hash
-// lookup, dynamic segments are tried in Werkzeug's weight order (static text first, then int/float,
-// then string/uuid/any, path last), with backtracking. Matching cost depends on the depth of the
-// path and the number of distinct dynamic segments at each level, not on the number of rules.
+// Rules are compiled once into a tree keyed by path segments: static segments are a map lookup,
+// dynamic segments are tried in Werkzeug's weight order (static text first, then int/float, then
+// string/uuid/any, path last), falling back to the next branch when a deeper one fails. Each tree
+// node is visited at most once per match, and where converters split one segment (or the rest
+// of the path, for path converters) is decided in time linear in its length, so matching costs
+// O(nodes visited x segment length x tokens), never a backtracking blow-up.
 // A Router is immutable after the last add(); match() is const and thread-safe.
 #pragma once
 

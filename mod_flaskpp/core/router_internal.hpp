@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,8 +64,35 @@ struct Router::State {
 // Compiles a rule pattern into parts, filling rule.param_names and rule.converters. Throws ConfigError.
 std::vector<RulePart> compile_pattern(std::string_view pattern, CompiledRule& rule);
 
-// Candidate end positions for a converter at pos, in the order Werkzeug's regex would try them.
-void converter_ends(const Converter& c, std::string_view s, std::size_t pos, std::vector<std::size_t>& ends);
+// The text one part is matched against, with what converters need to know about every position,
+// computed once in O(length). A character is a byte that is not a UTF-8 continuation byte plus the
+// continuation bytes after it, so a code-point boundary is the end of the text or any position
+// whose byte is not a continuation byte.
+struct PartText {
+  explicit PartText(std::string_view text);
+  bool is_boundary(std::size_t q) const {
+    return q == s.size() || !is_utf8_continuation(static_cast<unsigned char>(s[q]));
+  }
+  std::string_view s;
+  std::vector<std::uint32_t> rank;        // rank[q]: number of boundaries in [0, q]
+  std::vector<std::uint32_t> boundaries;  // every boundary, ascending
+  std::vector<std::uint32_t> slash;       // slash[p]: first '/' at or after p, else s.size()
+  std::vector<std::uint32_t> digits_end;  // digits_end[p]: first non-digit at or after p
+};
+
+// The ends a converter may take when it starts at one position, in the order its regex tries them.
+struct EndRange {
+  enum class Order { kLongestFirst, kShortestFirst };
+  Order order = Order::kLongestFirst;
+  std::size_t lo = 1, hi = 0;     // inclusive; empty when lo > hi
+  bool boundaries_only = false;   // string, path: only the code-point boundaries in [lo, hi]
+  bool also_start = false;        // string with minlength 0: the start itself, tried last
+  bool listed = false;            // any: the converter's items in listed order; lo/hi unused
+};
+EndRange converter_ends(const Converter& c, const PartText& text, std::size_t pos);
+
+// Whether the converter starting at pos may end at end (end >= pos); O(end - pos).
+bool converter_can_end(const Converter& c, std::string_view s, std::size_t pos, std::size_t end);
 
 // Matches tokens against the whole of s with the choice Werkzeug's backtracking regex makes.
 // On success appends one view into s per converter to caps; on failure leaves caps as it was.
