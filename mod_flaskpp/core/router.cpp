@@ -82,6 +82,12 @@ bool match_state(const Router::State& st, const std::vector<std::string_view>& p
   return false;
 }
 
+// A request's method as a bit: any method outside the standard seven is an extension method.
+unsigned request_method_bit(std::string_view name) {
+  unsigned bit = method_bit(name);
+  return bit == 0 && !name.empty() ? method::kExtension : bit;
+}
+
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
   std::string_view rest = path.substr(1);
@@ -136,7 +142,7 @@ RouteMatch Router::match(std::string_view path, std::string_view method) const {
   if (path.empty() || path.front() != '/') return result;
   std::vector<std::string_view> parts = split_path(path);
   MatchCtx ctx;
-  ctx.bit = method_bit(method);
+  ctx.bit = request_method_bit(method);
   ctx.path = path;
   ctx.rules = &rules_;
   std::vector<std::string_view> values;

@@ -43,13 +43,16 @@ struct ParamValue {
 using Params = std::vector<std::pair<std::string, ParamValue>>;
 
 // HTTP methods as bits. GET implies HEAD; every rule answers OPTIONS automatically.
+// kExtension stands for every other method (PURGE, PROPFIND, MKCOL, ...): only '*' rules take
+// those, as a Werkzeug rule without a method list does.
 namespace method {
 constexpr unsigned kGet = 1, kHead = 2, kPost = 4, kPut = 8, kPatch = 16, kDelete = 32, kOptions = 64;
-constexpr unsigned kAll = 127;
+constexpr unsigned kExtension = 128;
+constexpr unsigned kAll = 255;  // '*'
 }  // namespace method
-unsigned method_bit(std::string_view name);                 // 0 for a method we do not route
-std::vector<std::string> method_names(unsigned mask);       // sorted: DELETE, GET, HEAD, ...
-// "GET", "GET,POST", "*" (all of GET HEAD POST PUT PATCH DELETE OPTIONS). Throws ConfigError.
+unsigned method_bit(std::string_view name);                 // 0 unless one of the seven above
+std::vector<std::string> method_names(unsigned mask);       // sorted: DELETE, GET, HEAD, ...; never an extension
+// "GET", "GET,POST", "*" (every method, extension methods included). Throws ConfigError.
 unsigned parse_methods(std::string_view spec, bool* explicit_options);
 
 struct RouteMatch {
