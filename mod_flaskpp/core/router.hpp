@@ -1,9 +1,11 @@
 // Werkzeug-compatible URL rules (Werkzeug 2.2, the version Debian 12 ships with Flask 2.2).
 //
-// Rules are compiled once into a state machine keyed by path segments: static segments are a hash
-// lookup, dynamic segments are tried in Werkzeug's weight order (static text first, then int/float,
-// then string/uuid/any, path last), with backtracking. Matching cost depends on the depth of the
-// path and the number of distinct dynamic segments at each level, not on the number of rules.
+// Rules are compiled once into a tree keyed by path segments: static segments are a map lookup,
+// dynamic segments are tried in Werkzeug's weight order (static text first, then int/float, then
+// string/uuid/any, path last), falling back to the next branch when a deeper one fails. Each tree
+// node is visited at most once per match, and where converters split one segment (or the rest
+// of the path, for path converters) is decided in time linear in its length, so matching costs
+// O(nodes visited x segment length x tokens), never a backtracking blow-up.
 // A Router is immutable after the last add(); match() is const and thread-safe.
 #pragma once
 
@@ -41,13 +43,16 @@ struct ParamValue {
 using Params = std::vector<std::pair<std::string, ParamValue>>;
 
 // HTTP methods as bits. GET implies HEAD; every rule answers OPTIONS automatically.
+// kExtension stands for every other method (PURGE, PROPFIND, MKCOL, ...): only '*' rules take
+// those, as a Werkzeug rule without a method list does.
 namespace method {
 constexpr unsigned kGet = 1, kHead = 2, kPost = 4, kPut = 8, kPatch = 16, kDelete = 32, kOptions = 64;
-constexpr unsigned kAll = 127;
+constexpr unsigned kExtension = 128;
+constexpr unsigned kAll = 255;  // '*'
 }  // namespace method
-unsigned method_bit(std::string_view name);                 // 0 for a method we do not route
-std::vector<std::string> method_names(unsigned mask);       // sorted: DELETE, GET, HEAD, ...
-// "GET", "GET,POST", "*" (all of GET HEAD POST PUT PATCH DELETE OPTIONS). Throws ConfigError.
+unsigned method_bit(std::string_view name);                 // 0 unless one of the seven above
+std::vector<std::string> method_names(unsigned mask);       // sorted: DELETE, GET, HEAD, ...; never an extension
+// "GET", "GET,POST", "*" (every method, extension methods included). Throws ConfigError.
 unsigned parse_methods(std::string_view spec, bool* explicit_options);
 
 struct RouteMatch {

@@ -209,7 +209,8 @@ TEST(RouterMethods, NamesAreSorted) {
   EXPECT_TRUE(method_names(0).empty());
   EXPECT_EQ(method_bit("GET"), method::kGet);
   EXPECT_EQ(method_bit("get"), 0u) << "request methods are case-sensitive";
-  EXPECT_EQ(method_bit("PROPFIND"), 0u);
+  EXPECT_EQ(method_bit("PROPFIND"), 0u) << "only '*' routes take extension methods";
+  EXPECT_EQ(method_names(method::kExtension), names({}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -866,9 +867,50 @@ TEST(RouterOptions, StarAcceptsEveryMethodAndKeepsAutomaticOptions) {
   auto opt = r.match("/any", "OPTIONS");
   ASSERT_EQ(opt.kind, Kind::kOptions);
   EXPECT_EQ(opt.allowed, names({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}));
-  auto odd = r.match("/any", "PROPFIND");
-  ASSERT_EQ(odd.kind, Kind::kMethodNotAllowed);
-  EXPECT_EQ(odd.allowed, opt.allowed);
+  EXPECT_EQ(r.allowed_methods("/any"), opt.allowed) << "extension methods cannot be listed in Allow";
+}
+
+TEST(RouterOptions, StarTakesExtensionMethods) {
+  // '*' is Werkzeug's rule without a method list: every method, extension methods included.
+  Router r;
+  r.add("*", "/cache/<path:key>");
+  for (const char* m : {"PURGE", "PROPFIND", "MKCOL", "BAN", "get"}) {
+    auto match = r.match("/cache/a/b", m);
+    ASSERT_EQ(match.kind, Kind::kMatch) << m;
+    EXPECT_EQ(match.params[0].second.text, "a/b") << m;
+  }
+  EXPECT_EQ(r.match("/other", "PURGE").kind, Kind::kNoMatch);
+}
+
+TEST(RouterOptions, ExtensionMethodOnListedRouteIsMethodNotAllowed) {
+  Router r;
+  r.add("GET", "/page");
+  r.add("POST,DELETE", "/page");
+  for (const char* m : {"PURGE", "PROPFIND"}) {
+    auto match = r.match("/page", m);
+    ASSERT_EQ(match.kind, Kind::kMethodNotAllowed) << m;
+    EXPECT_EQ(match.allowed, names({"DELETE", "GET", "HEAD", "OPTIONS", "POST"})) << m;
+  }
+}
+
+TEST(RouterOptions, ExtensionMethodFallsThroughToWeakerStarRule) {
+  // A stronger rule for the path that only takes GET does not stop a weaker '*' rule, and the
+  // '*' rule does not make the GET-only rule take other methods.
+  Router r;
+  r.add("GET", "/items/latest");
+  r.add("*", "/items/<name>");
+  r.add("GET", "/only-get");
+  auto purge = r.match("/items/latest", "PURGE");
+  ASSERT_EQ(purge.kind, Kind::kMatch);
+  EXPECT_EQ(purge.rule, 1u);
+  EXPECT_EQ(purge.params[0].second.text, "latest");
+  EXPECT_EQ(r.match("/items/latest", "GET").rule, 0u);
+  auto options = r.match("/items/latest", "OPTIONS");
+  ASSERT_EQ(options.kind, Kind::kOptions);
+  EXPECT_EQ(options.allowed, names({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}));
+  auto other = r.match("/only-get", "PURGE");
+  ASSERT_EQ(other.kind, Kind::kMethodNotAllowed);
+  EXPECT_EQ(other.allowed, names({"GET", "HEAD", "OPTIONS"}));
 }
 
 // ---------------------------------------------------------------------------------------------
