@@ -1,9 +1,11 @@
 // Request-time hooks.
 //
-// map_to_storage (first): match r->uri against the server's routes. A claimed request gets our
-// handler and skips the directory walk (like mod_proxy: routes are not files, so <Directory> and
-// .htaccess do not apply; <Location>, Require and mod_rewrite in server context still do). An
-// unclaimed request is declined, so Apache serves DocumentRoot and other modules as usual.
+// translate_name (first, after mod_rewrite's server-context rules): match r->uri against the
+// server's routes. A claimed request gets our handler and a synthetic file name, so core's
+// translation never maps it to a file (a route's segment may be longer than a file name can be);
+// map_to_storage then skips the directory walk for it (like mod_proxy: routes are not files, so
+// <Directory> and .htaccess do not apply; <Location> and Require still do). An unclaimed request
+// is declined, so Apache serves DocumentRoot and other modules as usual.
 // post_perdir_config: for an unclaimed request, FlaskppErrorTemplate pages become its error
 // documents for the codes no ErrorDocument of the request's scope covers (the operator's wins).
 // handler: builds core::Request, lets core::App answer, writes core::Response.
@@ -79,7 +81,7 @@ int serve(request_rec* r, const core::App& app, const core::RouteMatch& match) {
 
 }  // namespace
 
-extern "C" int fpp_map_to_storage(request_rec* r) noexcept {
+extern "C" int fpp_translate_name(request_rec* r) noexcept {
   return guard_hook(r, r->server, [r]() -> int {
     const core::App* app = app_of(r);
     if (!app || r->proxyreq || !r->uri || r->uri[0] != '/') return DECLINED;
@@ -102,6 +104,9 @@ extern "C" int fpp_map_to_storage(request_rec* r) noexcept {
     return claim(r, st);
   });
 }
+
+// Claimed requests are not files: no directory walk, no stat.
+extern "C" int fpp_map_to_storage(request_rec* r) noexcept { return state_of(r) ? OK : DECLINED; }
 
 // After the <Directory>/<Location> walks, so an ErrorDocument of the request's scope is known.
 extern "C" int fpp_post_perdir_config(request_rec* r) noexcept {

@@ -53,6 +53,9 @@ void fpp_register_hooks(apr_pool_t*) noexcept {
   ap_hook_child_init(glue::fpp_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
   // Requests (adapter/handler.cpp).
   ap_hook_quick_handler(adapter::fpp_quick_handler, nullptr, nullptr, APR_HOOK_FIRST);
+  // Routes are claimed after mod_rewrite's server-context rules, before mod_alias and core.
+  static const char* const after_rewrite[] = {"mod_rewrite.c", nullptr};
+  ap_hook_translate_name(adapter::fpp_translate_name, after_rewrite, nullptr, APR_HOOK_FIRST);
   ap_hook_map_to_storage(adapter::fpp_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_post_perdir_config(adapter::fpp_post_perdir_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_fixups(adapter::fpp_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);

@@ -131,6 +131,22 @@ TEST_F(ConfigCheck, UnknownActionHandlerOrRedirectCode) {
   expect_rejected("FlaskppRoute GET /", 0, "FlaskppRoute", "needs METHODS PATTERN ACTION");
 }
 
+// Defect: sizes and counts from configuration overflowed silently (17179869184G parsed to 0, so
+// every body was a 413; MAX_CONTENT_LENGTH went through an unchecked double cast).
+TEST_F(ConfigCheck, SizesThatDoNotFitAreRefused) {
+  expect_rejected("FlaskppUploadMaxSize 17179869184G", 0, "FlaskppUploadMaxSize", "too large");
+  expect_rejected("FlaskppUploadMaxSize 0", 0, "FlaskppUploadMaxSize", "size '0'");
+  expect_refused_at_check("FlaskppConfig MAX_CONTENT_LENGTH 1e300\nFlaskppRoute GET / handler health", -1,
+                          "MAX_CONTENT_LENGTH");
+  expect_refused_at_check("FlaskppConfig JSON_MAX_DEPTH -1\nFlaskppRoute GET / handler health", -1, "JSON_MAX_DEPTH");
+}
+
+TEST_F(ConfigCheck, UploadWorkDirMustBeOutsideTheServedDirectory) {
+  fs::create_directories(dir_ / "up" / "tmp");
+  expect_refused_at_check("FlaskppUploadDir up /up\nFlaskppUploadWorkDir up/tmp\nFlaskppRoute POST /u upload f", -1,
+                          "inside the served upload directory");
+}
+
 TEST_F(ConfigCheck, MissingTemplateDir) {
   expect_rejected("FlaskppTemplateDir /nonexistent/flaskpp/templates", 0, "FlaskppTemplateDir",
                   "does not exist or is not a directory");

@@ -256,6 +256,42 @@ TEST_F(Http, WrongMethodIs405WithAllow) {
   EXPECT_EQ(http("PUT", "/t/any").status, 200);
 }
 
+// Defect: `*` meant the seven standard methods; extension methods got 405.
+TEST_F(Http, StarRoutesTakeExtensionMethods) {
+  for (const char* m : {"PURGE", "PROPFIND", "MKCOL"}) {
+    Reply r = http(m, "/t/any");
+    EXPECT_EQ(r.status, 200) << m;
+    EXPECT_STREQ(parse(r.body)["method"].GetString(), m);
+  }
+  Reply listed = http("PURGE", "/api/echo");
+  EXPECT_EQ(listed.status, 405);
+  EXPECT_EQ(listed.header("allow"), "GET, HEAD, OPTIONS, POST");
+}
+
+// Defect: one request with a long segment of separators pinned a worker for seconds or minutes.
+// The answers here are Werkzeug's; a request of almost Apache's longest request line.
+TEST_F(Http, HostilePathsNearTheRequestLineLimitAnswerCorrectly) {
+  // No rule matches the misses, so the module declines and Apache answers the unrouted path: its
+  // core cannot map a segment this long to a file (403, AH00127).
+  flaskpp::it::allow_log(R"(\[core:error\] .*File name too long: .* AH00127: Cannot map GET /t/hostile)");
+  std::string dashes;
+  while (dashes.size() < 7900) dashes += "a-";
+  Reply miss = get("/t/hostile/" + dashes + "x");
+  EXPECT_EQ(miss.status, 403);
+  Reply hit = get("/t/hostile/" + dashes + "42");
+  ASSERT_EQ(hit.status, 200);
+  auto d = parse(hit.body);
+  // Greedy: <a> takes all it can, <b> and <c> one character each.
+  EXPECT_EQ(std::string(d["params"]["a"].GetString()).size(), dashes.size() - 5);
+  EXPECT_STREQ(d["params"]["b"].GetString(), "a");
+  EXPECT_STREQ(d["params"]["c"].GetString(), "a");
+  EXPECT_EQ(d["params"]["d"].GetInt(), 42);
+  std::string dots;
+  while (dots.size() < 7900) dots += "a.";
+  EXPECT_EQ(get("/t/hostile-dots/" + dots + "x").status, 403);
+  EXPECT_EQ(get("/t/hostile-dots/" + dots + "7").status, 200);
+}
+
 // --- slashes and redirects --------------------------------------------------------------------
 
 TEST_F(Http, MissingTrailingSlashRedirects308KeepingTheQuery) {
