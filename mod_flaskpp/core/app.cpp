@@ -39,7 +39,8 @@ class UploadRequirements final : public Stage {
 
 }  // namespace
 
-App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegistry& handlers)
+App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegistry& handlers,
+         std::vector<std::unique_ptr<const Stage>> stages)
     : settings_(std::move(settings)), routes_(std::move(routes)), handlers_(handlers) {
   Config& cfg = settings_.config;
   // Flask's defaults, unless configured.
@@ -139,9 +140,16 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     page_caches_.push_back(cacheable ? std::make_unique<PageCache>() : nullptr);
   }
   stages_.push_back(std::make_unique<UploadRequirements>());
+  for (auto& stage : stages) stages_.push_back(std::move(stage));
 }
 
 App::~App() = default;
+
+std::vector<std::string> App::stage_names() const {
+  std::vector<std::string> names;
+  for (const auto& stage : stages_) names.emplace_back(stage->name());
+  return names;
+}
 
 bool App::json_route_for(const Request& request, const RouteMatch& match) const {
   switch (match.kind) {

@@ -47,9 +47,12 @@ struct AppSettings {
 
 class App {
  public:
-  // Resolves handler names against `handlers` (built-ins and plugins). Throws ConfigError (e.g. an
-  // unknown handler, a template route without FlaskppTemplateDir), naming the route's file:line.
-  App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegistry& handlers);
+  // Resolves handler names against `handlers` (built-ins and plugins). `stages` run after the
+  // built-in ones, in order (before_body, after_body) and in reverse order (after_action). Throws
+  // ConfigError (e.g. an unknown handler, a template route without FlaskppTemplateDir), naming the
+  // route's file:line.
+  App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegistry& handlers,
+      std::vector<std::unique_ptr<const Stage>> stages = {});
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
@@ -83,6 +86,8 @@ class App {
   const std::vector<std::string>& warnings() const { return warnings_; }
   // Template renders so far (page-cache hits do not render).
   std::uint64_t renders() const { return renders_.load(std::memory_order_relaxed); }
+  // The pipeline's stages, in order.
+  std::vector<std::string> stage_names() const;
   // Whether route i's pages are cached (production; template uses only params, config, env).
   bool caches_pages(std::size_t i) const { return page_caches_[i] != nullptr; }
 
