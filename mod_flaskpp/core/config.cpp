@@ -68,19 +68,11 @@ std::size_t parse_size(std::string_view text) {
     throw ConfigError("size '" + std::string(text) + "' must be a number of bytes, optionally with K, M or G");
   }
   constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-  std::size_t n = 0;
-  bool overflow = false;
-  for (char c : digits) {
-    auto d = static_cast<std::size_t>(c - '0');
-    if (n > (kMax - d) / 10) {
-      overflow = true;
-      break;
-    }
-    n = n * 10 + d;
-  }
-  if (overflow || n > kMax / mult) {
+  std::optional<std::uint64_t> value = parse_decimal(digits);
+  if (!value || *value > kMax / mult) {
     throw ConfigError("size '" + std::string(text) + "' is too large (at most " + std::to_string(kMax) + " bytes)");
   }
+  auto n = static_cast<std::size_t>(*value);
   if (n == 0) throw ConfigError("size '" + std::string(text) + "' is zero bytes; a size limit must be at least 1");
   return n * mult;
 }

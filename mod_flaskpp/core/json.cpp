@@ -123,25 +123,16 @@ class NumberConvertingHandler {
     std::string_view digits = t.substr(minus ? 1 : 0);
     if (digits.find_first_not_of("0123456789") == std::string_view::npos) {
       // An integer: exact when it fits 64 bits (negative down to -2^63), else a double below.
-      std::uint64_t magnitude = 0;
-      bool fits = true;
-      for (char c : digits) {
-        auto d = static_cast<std::uint64_t>(c - '0');
-        if (magnitude > (UINT64_MAX - d) / 10) {
-          fits = false;
-          break;
-        }
-        magnitude = magnitude * 10 + d;
-      }
+      std::optional<std::uint64_t> value = parse_decimal(digits);
       constexpr std::uint64_t kInt64MinMagnitude = std::uint64_t{1} << 63;
-      if (fits && !minus) {
-        return magnitude <= UINT32_MAX ? doc_.Uint(static_cast<unsigned>(magnitude)) : doc_.Uint64(magnitude);
+      if (value && !minus) {
+        return *value <= UINT32_MAX ? doc_.Uint(static_cast<unsigned>(*value)) : doc_.Uint64(*value);
       }
-      if (fits && magnitude <= kInt64MinMagnitude) {
+      if (value && *value <= kInt64MinMagnitude) {
         // -magnitude computed in unsigned arithmetic, then converted: -2^63 included, no overflow.
-        if (magnitude == kInt64MinMagnitude) return doc_.Int64(INT64_MIN);
-        auto value = -static_cast<std::int64_t>(magnitude);
-        return value >= INT32_MIN ? doc_.Int(static_cast<int>(value)) : doc_.Int64(value);
+        if (*value == kInt64MinMagnitude) return doc_.Int64(INT64_MIN);
+        auto negative = -static_cast<std::int64_t>(*value);
+        return negative >= INT32_MIN ? doc_.Int(static_cast<int>(negative)) : doc_.Int64(negative);
       }
     }
     std::string nul_terminated(t);

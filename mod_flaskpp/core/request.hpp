@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +49,8 @@ std::string url_quote_path(std::string_view path);
 // Replaces invalid UTF-8 sequences with U+FFFD so that JSON output stays valid.
 std::string sanitize_utf8(std::string_view s);
 std::string to_lower(std::string_view s);
+// The value of a run of ASCII digits; nullopt when empty, not all digits, or above 2^64 - 1.
+std::optional<std::uint64_t> parse_decimal(std::string_view digits);
 std::string html_escape(std::string_view s);
 
 }  // namespace flaskpp::core

@@ -153,3 +153,17 @@ TEST(ResponseText, ReasonPhrasesAndDescriptions) {
 
 }  // namespace
 }  // namespace flaskpp::core
+
+namespace {
+TEST(ParseDecimal, DigitsUpToTheLargestUint64) {
+  using flaskpp::core::parse_decimal;
+  EXPECT_EQ(parse_decimal("0"), 0u);
+  EXPECT_EQ(parse_decimal("0042"), 42u);
+  EXPECT_EQ(parse_decimal("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(parse_decimal("18446744073709551616"), std::nullopt);
+  EXPECT_EQ(parse_decimal("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(parse_decimal(""), std::nullopt);
+  EXPECT_EQ(parse_decimal("-1"), std::nullopt);
+  EXPECT_EQ(parse_decimal("1 "), std::nullopt);
+}
+}  // namespace
