@@ -1,6 +1,6 @@
 // Every typed error of the core. Each HttpError is bound to one HTTP status; core::App maps them
 // to responses in one place. ConfigError is raised while building configuration (directive
-// setters, startup). (MultipartError, in multipart.hpp, is an HttpError with a parse kind.)
+// setters, startup).
 #pragma once
 
 #include <stdexcept>
@@ -38,6 +38,18 @@ struct ClientGone : HttpError {
 struct RequestTimeout : HttpError {
   explicit RequestTimeout(const std::string& m) : HttpError(408, m) {}
 };
+// A multipart/form-data body that cannot be parsed (400), or has too many parts (413).
+class MultipartError : public HttpError {
+ public:
+  enum class Kind { kMissingBoundary, kMalformed, kHeaderTooLarge, kTooManyParts, kTruncated };
+  MultipartError(Kind kind, const std::string& message)
+      : HttpError(kind == Kind::kTooManyParts ? 413 : 400, message), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
 // A server-side fault whose message is for the log (and the client only in development).
 struct InternalError : HttpError {
   explicit InternalError(const std::string& m) : HttpError(500, m) {}

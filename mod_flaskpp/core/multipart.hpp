@@ -33,17 +33,6 @@ struct MultipartLimits {
   std::size_t max_header_bytes = 16384;   // headers of one part (before their blank line) -> 400 when larger
 };
 
-class MultipartError : public HttpError {
- public:
-  enum class Kind { kMissingBoundary, kMalformed, kHeaderTooLarge, kTooManyParts, kTruncated };
-  MultipartError(Kind kind, const std::string& message)
-      : HttpError(kind == Kind::kTooManyParts ? 413 : 400, message), kind_(kind) {}
-  Kind kind() const noexcept { return kind_; }
-
- private:
-  Kind kind_;
-};
-
 // The boundary parameter of a multipart/form-data Content-Type. Throws MultipartError
 // (kMissingBoundary) when the type is multipart but the boundary is absent or invalid.
 std::string multipart_boundary(std::string_view content_type_header);
