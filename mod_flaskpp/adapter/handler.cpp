@@ -73,7 +73,12 @@ int serve(request_rec* r, const core::App& app, const core::RouteMatch& match) {
   if (body.filter_answered()) return AP_FILTER_ERROR;  // Apache's answer is out; ours is logged only
   if (resp.error_page && operator_error_document(r, resp.status)) {
     // The operator's ErrorDocument wins over our HTML page; Apache builds Allow from r->allowed.
+    // The answer still depends on Accept (a JSON-only client gets JSON): err_headers_out survive
+    // Apache's error handling.
     set_allowed_methods(r, resp);
+    for (const auto& [name, value] : resp.headers) {
+      if (name == "Vary") apr_table_mergen(r->err_headers_out, "Vary", apr_pstrdup(r->pool, value.c_str()));
+    }
     return resp.status;
   }
   return write_response(r, resp);
@@ -142,6 +147,8 @@ extern "C" int fpp_handler(request_rec* r) noexcept {
       while (original->prev) original = original->prev;
       RequestLogSink log(r);
       core::Request req = read_request_head(original);
+      // ap_die turns the failed request into a GET for the redirect; the method it had is kept.
+      if (const char* method = apr_table_get(r->subprocess_env, "REDIRECT_REQUEST_METHOD")) req.method = method;
       core::Response resp =
           app->error_response(st->error_status, core::status_description(st->error_status), req, false, log);
       return write_response(r, resp);

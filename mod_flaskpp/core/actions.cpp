@@ -10,8 +10,6 @@ namespace flaskpp::core {
 
 namespace {
 
-constexpr int kUploadNameAttempts = 5;  // fresh names when a planned one was taken meanwhile
-
 mstch::node param_node(const ParamValue& v) {
   switch (v.kind) {
     case ConverterKind::kInt:
@@ -135,19 +133,11 @@ Response App::upload_answer(const RouteDecl& route, const Request& request, cons
   return resp;
 }
 
-// All or nothing: names are planned, the answer is built from them, and only then are the files
-// placed. A failing render throws before anything is placed (the session's destructor removes the
-// temporary files, and replace=on has deleted nothing).
-Response App::upload_action(Exchange& ex) const {
-  for (int attempt = 0; attempt < kUploadNameAttempts; ++attempt) {
-    std::vector<FileInfo> saved = ex.uploads->plan();
-    Response resp = upload_answer(ex.route, ex.request, ex.match, saved);
-    if (ex.uploads->commit()) {
-      for (auto& f : saved) ex.request.files.push_back(std::move(f));
-      return resp;
-    }
-  }
-  throw InternalError("no free file name for the upload after " + std::to_string(kUploadNameAttempts) + " attempts");
+// All or nothing: names are planned and the answer is built from them; App::handle places the
+// files once the answer is final. A failing render throws before anything is placed (the
+// session's destructor removes the temporary files, and replace=on has deleted nothing).
+Response App::upload_action(const Exchange& ex) const {
+  return upload_answer(ex.route, ex.request, ex.match, ex.uploads->plan());
 }
 
 Response App::run_action(Exchange& ex) const {

@@ -9,6 +9,8 @@ namespace flaskpp::core {
 
 namespace {
 
+constexpr int kUploadNameAttempts = 5;  // fresh names when a planned one was taken meanwhile
+
 LogLevel level_for(int status) { return status >= 500 ? LogLevel::kError : LogLevel::kInfo; }
 
 std::string join_methods(const std::vector<std::string>& methods) {
@@ -97,8 +99,8 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
       policy->allow = settings_.upload_allow;
       policy->replace = r.replace;
       policy->route_key = r.methods + " " + r.pattern;
-      policy->field = r.target;
       check_upload_dirs(*policy);
+      upload_work_dir_ = policy->work_dir;
     }
     upload_policies_.push_back(std::move(policy));
   }
@@ -209,6 +211,18 @@ Response App::route_response(const Request& request, const RouteMatch& match, Lo
 
 Response App::failure(const std::exception_ptr& error, const Request& request, bool json_route,
                       Logger& log) const noexcept {
+  try {
+    return describe_failure(error, request, json_route, log);
+  } catch (...) {
+    // Out of memory while describing the failure: a bare 500, nothing that allocates much.
+    Response resp;
+    resp.status = 500;
+    return resp;
+  }
+}
+
+Response App::describe_failure(const std::exception_ptr& error, const Request& request, bool json_route,
+                               Logger& log) const {
   std::string where = request.method + " " + sanitize_utf8(request.path);
   try {
     std::rethrow_exception(error);
@@ -235,11 +249,20 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     try {
       return route_response(request, match, log);
     } catch (...) {
-      return failure(std::current_exception(), request, json_route_for(request, match), log);
+      bool json = false;
+      try {
+        json = json_route_for(request, match);
+      } catch (...) {
+        // Out of memory while asking the router: the answer falls back to the negotiated form.
+      }
+      return failure(std::current_exception(), request, json, log);
     }
   }
   const RouteDecl& route = routes_[match.rule];
   Exchange ex{request, match, route, log, nullptr};
+  auto after_action = [&](Response& resp) {
+    for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) (*it)->after_action(ex, resp);
+  };
   Response resp;
   try {
     if (log.enabled(LogLevel::kDebug)) {
@@ -253,12 +276,24 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
       read_body(request, *body, limits_, ex.uploads.get(), route.target);
     }
     for (const auto& stage : stages_) stage->after_body(ex);
-    resp = run_action(ex);
+    // Uploads are placed only once the answer is final, after every stage has seen it. When a
+    // planned name was taken meanwhile (commit() is false: nothing placed), the answer is built
+    // again with fresh names, so after_action may run again in that rare case.
+    for (int attempt = 1;; ++attempt) {
+      resp = run_action(ex);
+      after_action(resp);
+      if (!ex.uploads || ex.uploads->commit()) return resp;
+      if (attempt == kUploadNameAttempts) {
+        throw InternalError("no free file name for the upload after " + std::to_string(attempt) + " attempts");
+      }
+    }
   } catch (...) {
+    // Nothing was placed (a failed commit rolls back); the session's destructor removes the
+    // temporary files. The stages see the error answer too.
     resp = failure(std::current_exception(), request, route.answers_json(), log);
   }
   try {
-    for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) (*it)->after_action(ex, resp);
+    after_action(resp);
   } catch (...) {
     resp = failure(std::current_exception(), request, route.answers_json(), log);
   }

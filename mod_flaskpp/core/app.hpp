@@ -59,7 +59,8 @@ class App {
 
   RouteMatch match(std::string_view path, std::string_view method) const { return router_.match(path, method); }
   // The whole request: the pipeline's stages, the body read from `body` (when the route takes
-  // one) into `request`, the action, uploads committed once the answer is ready. Never throws.
+  // one) into `request`, the action, and uploads committed once the answer is final (after the
+  // after_action stages). Never throws.
   Response handle(Request& request, const RouteMatch& match, BodySource* body, Logger& log) const noexcept;
   // handle() for a request whose body (if any) is already in `request`. Never throws.
   Response dispatch(const Request& request, const RouteMatch& match, Logger& log) const noexcept;
@@ -82,6 +83,8 @@ class App {
   const RouteDecl& route(std::size_t i) const { return routes_[i]; }
   std::size_t route_count() const { return routes_.size(); }
   const std::map<int, std::string>& error_templates() const { return settings_.error_templates; }
+  // FlaskppUploadWorkDir (absolute; empty when no upload route exists).
+  const std::string& upload_work_dir() const { return upload_work_dir_; }
   // Problems worth a startup warning (e.g. a route's template is missing).
   const std::vector<std::string>& warnings() const { return warnings_; }
   // Template renders so far (page-cache hits do not render).
@@ -94,12 +97,14 @@ class App {
  private:
   Response run_action(Exchange& ex) const;
   Response template_action(const RouteDecl& route, const Request& request, const RouteMatch& match) const;
-  Response upload_action(Exchange& ex) const;
+  Response upload_action(const Exchange& ex) const;
   Response upload_answer(const RouteDecl& route, const Request& request, const RouteMatch& match,
                          const std::vector<FileInfo>& saved) const;
   Response route_response(const Request& request, const RouteMatch& match, Logger& log) const;
   bool json_route_for(const Request& request, const RouteMatch& match) const;
   Response failure(const std::exception_ptr& error, const Request& request, bool json_route, Logger& log) const noexcept;
+  Response describe_failure(const std::exception_ptr& error, const Request& request, bool json_route,
+                            Logger& log) const;
   std::string render(const std::string& name, const mstch::node& context) const;
 
   AppSettings settings_;
@@ -116,6 +121,7 @@ class App {
   std::vector<std::unique_ptr<PageCache>> page_caches_;         // parallel to routes_; null: no cache
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   mutable std::atomic<std::uint64_t> renders_{0};
+  std::string upload_work_dir_;
   std::vector<std::string> warnings_;
 };
 

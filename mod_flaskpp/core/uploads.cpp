@@ -9,7 +9,9 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -184,6 +186,25 @@ bool is_active_content_extension(std::string_view ext) {
   return std::any_of(std::begin(kActive), std::end(kActive), [&](const char* k) { return ext == k; });
 }
 
+void check_work_dir_placement(const std::string& dir, const std::string& work_dir) {
+  namespace fs = std::filesystem;
+  // Compared as canonical paths: a trailing slash, "..", or a symlink must not hide that the work
+  // directory is inside the served one. The work directory need not exist yet.
+  auto canonical = [](const std::string& path) {
+    std::error_code ec;
+    std::string out = fs::weakly_canonical(fs::path(path), ec).string();
+    if (ec) out = path;
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out == "/" ? out : out + "/";
+  };
+  std::string served = canonical(dir);
+  std::string work = canonical(work_dir);
+  if (work.compare(0, served.size(), served) == 0) {
+    throw ConfigError("upload work directory '" + work_dir + "' is inside the served upload directory '" + dir +
+                      "'; temporary files must not be reachable by URL");
+  }
+}
+
 void check_upload_dirs(const UploadPolicy& policy) {
   struct stat dir_st {}, work_st {};
   if (::stat(policy.dir.c_str(), &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) {
@@ -192,16 +213,29 @@ void check_upload_dirs(const UploadPolicy& policy) {
   if (::stat(policy.work_dir.c_str(), &work_st) != 0 || !S_ISDIR(work_st.st_mode)) {
     throw ConfigError("upload work directory '" + policy.work_dir + "' does not exist or is not a directory");
   }
-  std::string dir = policy.dir + "/";
-  std::string work = policy.work_dir + "/";
-  if (work.compare(0, dir.size(), dir) == 0) {
-    throw ConfigError("upload work directory '" + policy.work_dir + "' is inside the served upload directory '" +
-                      policy.dir + "'; temporary files must not be reachable by URL");
-  }
+  check_work_dir_placement(policy.dir, policy.work_dir);
   if (dir_st.st_dev != work_st.st_dev) {
     throw ConfigError("upload work directory '" + policy.work_dir + "' is on another filesystem than '" + policy.dir +
                       "' (files are placed with link(), which needs one filesystem)");
   }
+}
+
+std::size_t sweep_stale_upload_files(const std::string& work_dir, std::chrono::seconds max_age) {
+  namespace fs = std::filesystem;
+  std::size_t removed = 0;
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(work_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    bool part = name.rfind("upload-", 0) == 0 && name.size() > 5 && name.compare(name.size() - 5, 5, ".part") == 0;
+    bool tmp = name.rfind("replace-", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0;
+    if (!part && !tmp) continue;
+    std::error_code stat_ec;
+    auto written = fs::last_write_time(it->path(), stat_ec);
+    if (stat_ec || now - written < max_age) continue;
+    if (fs::remove(it->path(), stat_ec)) ++removed;
+  }
+  return removed;
 }
 
 UploadSession::UploadSession(const UploadPolicy& policy) : policy_(policy) {}
@@ -226,6 +260,7 @@ void UploadSession::begin_file(const std::string& field, const std::string& file
     throw UnsupportedMediaType("file type '" + p.ext +
                                "' is refused: browsers or servers would run it (set FlaskppUploadAllow to choose)");
   }
+  files_.reserve(files_.size() + 1);  // so that recording the open file below cannot throw
   for (int attempt = 0; attempt < 8 && p.fd < 0; ++attempt) {
     p.temp_path = policy_.work_dir + "/upload-" + random_hex(16) + ".part";
     // Mode 0666 less Apache's umask (usually 0644), like any file Apache's children create.
@@ -329,11 +364,12 @@ bool UploadSession::commit() {
   if (policy_.replace) {
     // The seed's "delete original image": what this route saved last time goes, once the new
     // files and the new record are in place.
-    std::string record = base + ".record";
-    std::vector<std::string> previous = read_record(record);
-    std::vector<FileInfo> now;
-    for (const auto& p : files_) now.push_back(p.info);
+    std::vector<std::string> previous;
     try {
+      std::string record = base + ".record";
+      previous = read_record(record);
+      std::vector<FileInfo> now;
+      for (const auto& p : files_) now.push_back(p.info);
       write_record(record, now);
     } catch (...) {
       roll_back();

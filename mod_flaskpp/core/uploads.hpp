@@ -11,6 +11,8 @@
 // thread and process.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -49,12 +51,18 @@ struct UploadPolicy {
   std::vector<std::string> allow;  // lower-case extensions with the dot; empty = any but active
   bool replace = false;            // delete this route's previous files after saving new ones
   std::string route_key;           // names the route's "previous files" record (replace)
-  std::string field;               // only files of this form field are saved
 };
 
+// Throws ConfigError when the work directory is inside the upload directory (as canonical paths;
+// it need not exist yet).
+void check_work_dir_placement(const std::string& dir, const std::string& work_dir);
 // Throws ConfigError when the work directory is missing, inside the upload directory, or on
 // another filesystem (link() could not place files atomically).
 void check_upload_dirs(const UploadPolicy& policy);
+
+// Removes temporary upload files (upload-*.part, replace-*.tmp) of the work directory not written
+// for `max_age`: what a child killed mid-upload left behind. Returns how many were removed.
+std::size_t sweep_stale_upload_files(const std::string& work_dir, std::chrono::seconds max_age);
 
 // One request's uploads. Not thread-safe (one request, one thread). Destroying a session that was
 // not committed removes its temporary files.

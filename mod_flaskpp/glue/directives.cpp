@@ -116,6 +116,7 @@ extern "C" const char* fpp_set_upload_dir(cmd_parms* cmd, void*, const char* dir
     while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
     ServerConfig& cfg = cfg_of(cmd);
     cfg.upload_dir = existing_dir(cmd, dir, "upload directory");
+    while (cfg.upload_dir.size() > 1 && cfg.upload_dir.back() == '/') cfg.upload_dir.pop_back();
     cfg.upload_url = prefix == "/" ? "" : prefix;
     return nullptr;
   });

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -24,21 +26,33 @@ constexpr const char* kDefaultWorkDir = "flaskpp-upload";  // under DefaultRunti
 
 const char* server_name(server_rec* s) { return s->server_hostname ? s->server_hostname : "(main)"; }
 
-// The upload work directory: created when missing (private to Apache's User, as mod_cgid's socket
-// directory is), since Apache's children write into it.
+// The upload work directory: created when missing and then given to Apache's User (as mod_cgid
+// does with its socket directory), since Apache's children write into it. An existing directory
+// is never taken over: it must already be writable by that User.
 void ensure_work_dir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
-  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    throw core::ConfigError("cannot create upload work directory '" + dir + "': " + std::strerror(errno));
-  }
-  if (::geteuid() == 0) {
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) == 0 && st.st_uid == 0 &&
-        ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+  if (::mkdir(dir.c_str(), 0750) == 0) {
+    if (::geteuid() == 0 && ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
       throw core::ConfigError("cannot give upload work directory '" + dir + "' to Apache's User: " +
                               std::strerror(errno));
     }
+    return;
+  }
+  if (errno != EEXIST) {
+    throw core::ConfigError("cannot create upload work directory '" + dir + "': " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw core::ConfigError("upload work directory '" + dir + "' is not a directory");
+  }
+  if (::geteuid() != 0) return;  // not started as root: the children run as this very user
+  bool writable = (st.st_uid == ap_unixd_config.user_id && (st.st_mode & S_IWUSR)) ||
+                  (st.st_gid == ap_unixd_config.group_id && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
+  if (!writable) {
+    throw core::ConfigError("upload work directory '" + dir +
+                            "' exists but is not writable by Apache's User (chown it to that user, or name a new "
+                            "directory: one that does not exist yet is created for that user)");
   }
 }
 
@@ -50,6 +64,7 @@ void build_app(apr_pool_t* pconf, ServerConfig& cfg, const ProcessState& state) 
   core::AppSettings settings = settings_from(cfg);
   if (!settings.upload_dir.empty()) {
     if (settings.upload_work_dir.empty()) settings.upload_work_dir = ap_runtime_dir_relative(pconf, kDefaultWorkDir);
+    core::check_work_dir_placement(settings.upload_dir, settings.upload_work_dir);  // before touching it
     ensure_work_dir(settings.upload_work_dir);
   }
   cfg.app = std::make_shared<const core::App>(std::move(settings), cfg.routes, state.handlers);
@@ -140,6 +155,17 @@ extern "C" int fpp_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec
       if (!cfg || !cfg->app) continue;
       adapter::ServerLogSink log(s);
       for (const auto& w : cfg->app->warnings()) log.log(core::LogLevel::kWarn, core::tag::kStartupWarning, w);
+      if (!cfg->app->upload_work_dir().empty()) {
+        // Left by children killed mid-upload. A file still being written (old children finish
+        // their requests across a graceful restart) was written to within the request Timeout.
+        auto timeout = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::microseconds(s->timeout));
+        auto max_age = std::max<std::chrono::seconds>(2 * timeout, std::chrono::minutes(10));
+        std::size_t n = core::sweep_stale_upload_files(cfg->app->upload_work_dir(), max_age);
+        if (n) {
+          ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, FPPLOGNO(00024) "mod_flaskpp: removed %" APR_SIZE_T_FMT
+                       " stale temporary upload file(s) from %s", n, cfg->app->upload_work_dir().c_str());
+        }
+      }
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, FPPLOGNO(00001) "mod_flaskpp ready: %" APR_SIZE_T_FMT " routes, %s",
                    cfg->app->route_count(), core::env_name(cfg->app->env()));
     }

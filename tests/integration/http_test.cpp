@@ -425,6 +425,11 @@ TEST_F(Http, ErrorPagesDescribeTheClientsRequest) {
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.body.find("flaskpp-error"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("/static/css/missing.css?x=1&amp;y=two"), std::string::npos) << r.body;
+  // Apache turns the failed request into a GET for its error redirect; the page keeps the method.
+  std::string form = "a=1";
+  Reply post = http("POST", "/no/such/page?x=1", {"Content-Type: application/x-www-form-urlencoded"}, &form);
+  EXPECT_EQ(post.status, 404);
+  EXPECT_NE(post.body.find("POST http://127.0.0.1:"), std::string::npos) << post.body;
   // The same page for a template route's converter 404 (answered by the module itself).
   Reply route = get("/t/page-num/0?z=9");
   EXPECT_EQ(route.status, 404);
@@ -454,6 +459,7 @@ TEST_F(Http, OperatorErrorDocumentWinsOverTheErrorTemplate) {
   Reply page = get("/t/errdoc/n/0");  // a template route's own 404 (converter bound)
   EXPECT_EQ(page.status, 404);
   EXPECT_EQ(page.body, "operator 404 page");
+  EXPECT_NE(page.header("vary").find("Accept"), std::string::npos) << "a JSON-only client would get JSON";
   Reply json = get("/t/errdoc/j/0");  // JSON routes answer JSON whatever ErrorDocument says
   EXPECT_EQ(json.status, 404);
   EXPECT_EQ(parse(json.body)["error"]["code"].GetInt(), 404);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -112,7 +113,6 @@ class UploadStore : public ::testing::Test {
     policy_.url_prefix = "/static/img";
     policy_.allow = {".png", ".txt"};
     policy_.route_key = "POST /upload";
-    policy_.field = "file";
   }
   std::set<std::string> served() const { return listing(policy_.dir); }
   std::set<std::string> work() const { return listing(policy_.work_dir); }
@@ -346,6 +346,24 @@ TEST_F(UploadStore, TextWhoseHeadEndsInsideACharacterIsAccepted) {
       << "a whole file that ends inside a character is not text";
 }
 
+// What a child killed mid-upload leaves behind goes at the next start; files being written stay.
+TEST(UploadDirs, StaleTemporaryFilesAreSwept) {
+  TempDir d;
+  std::string old_part = d.write("upload-0123456789abcdef.part", "cut");
+  std::string old_tmp = d.write("replace-0011223344556677.record.abcd1234.tmp", "x");
+  std::string fresh_part = d.write("upload-fedcba9876543210.part", "in flight");
+  std::string record = d.write("replace-0011223344556677.record", "a.png\n");
+  std::string lock = d.write("replace-0011223344556677.lock", "");
+  auto hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const auto& f : {old_part, old_tmp, record, lock}) fs::last_write_time(f, hour_ago);
+  EXPECT_EQ(core::sweep_stale_upload_files(d.str(), std::chrono::minutes(10)), 2u);
+  EXPECT_FALSE(fs::exists(old_part));
+  EXPECT_FALSE(fs::exists(old_tmp));
+  EXPECT_TRUE(fs::exists(fresh_part));
+  EXPECT_TRUE(fs::exists(record)) << "records and locks are not temporary";
+  EXPECT_TRUE(fs::exists(lock));
+}
+
 TEST(UploadDirs, WorkDirMustBeOutsideTheServedDirOnTheSameFilesystem) {
   TempDir d;
   fs::create_directories(d.path() / "served" / "tmp");
@@ -357,6 +375,16 @@ TEST(UploadDirs, WorkDirMustBeOutsideTheServedDirOnTheSameFilesystem) {
   p.work_dir = (d.path() / "served" / "tmp").string();
   EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
   p.work_dir = (d.path() / "missing").string();
+  EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
+  // Neither a trailing slash, a dot-dot detour nor a symlink hides a work dir inside the served one.
+  p.dir = (d.path() / "served").string() + "/";
+  p.work_dir = (d.path() / "served" / "tmp").string();
+  EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
+  p.dir = (d.path() / "served").string();
+  p.work_dir = (d.path() / "work" / ".." / "served" / "tmp").string();
+  EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
+  fs::create_directory_symlink(d.path() / "served" / "tmp", d.path() / "link");
+  p.work_dir = (d.path() / "link").string();
   EXPECT_THROW(core::check_upload_dirs(p), core::ConfigError);
   if (fs::exists("/dev/shm") && fs::is_directory("/dev/shm")) {
     struct stat a {}, b {};
@@ -486,6 +514,34 @@ TEST_F(UploadAction, ARenderFailureKeepsNothingNewAndDeletesNothingOld) {
     EXPECT_EQ(listing(served()), before) << "the previous file stays, no new file";
     for (const auto& n : listing(work())) EXPECT_EQ(n.find(".part"), std::string::npos) << n;
   }
+}
+
+namespace {
+class FailingAfterAction final : public core::Stage {
+ public:
+  const char* name() const override { return "failing-after-action"; }
+  void after_action(core::Exchange&, core::Response& resp) const override {
+    if (resp.status == 200) throw core::InternalError("session could not be saved");
+  }
+};
+}  // namespace
+
+// The answer is final only after every stage has seen it: a stage failing after the action (a
+// session save, say) leaves no file placed.
+TEST_F(UploadAction, AStageFailingAfterTheActionPlacesNothing) {
+  core::AppSettings s;
+  s.upload_dir = served();
+  s.upload_work_dir = work();
+  s.upload_allow = {".png"};
+  std::vector<core::RouteDecl> routes = {core::parse_route({"POST", "/upload", "upload", "file"})};
+  std::vector<std::unique_ptr<const core::Stage>> stages;
+  stages.push_back(std::make_unique<FailingAfterAction>());
+  core::App app(std::move(s), routes, core::HandlerRegistry::builtins(), std::move(stages));
+  std::string body = multipart({{"file", "cat.png", kPng}});
+  core::Response r = post(app, multipart_request(body), body);
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_TRUE(listing(served()).empty());
+  EXPECT_TRUE(listing(work()).empty());
 }
 
 TEST_F(UploadAction, UploadRouteNeedsAnUploadDir) {
