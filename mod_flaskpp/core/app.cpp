@@ -74,6 +74,7 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
   config_view_ = cfg.public_view();
 
   bool needs_templates = !settings_.error_templates.empty();
+  bool upload_dirs_checked = false;  // every upload route shares the directories
   for (const auto& r : routes_) {
     router_.add(r.methods, r.pattern);
     const Handler* h = nullptr;
@@ -99,8 +100,8 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
       policy->allow = settings_.upload_allow;
       policy->replace = r.replace;
       policy->route_key = r.methods + " " + r.pattern;
-      check_upload_dirs(*policy);
-      upload_work_dir_ = policy->work_dir;
+      if (!upload_dirs_checked) check_upload_dirs(*policy);
+      upload_dirs_checked = true;
     }
     upload_policies_.push_back(std::move(policy));
   }
@@ -146,6 +147,12 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
 }
 
 App::~App() = default;
+
+const std::string& App::upload_work_dir() const {
+  static const std::string kNone;
+  bool uploads = std::any_of(upload_policies_.begin(), upload_policies_.end(), [](const auto& p) { return p != nullptr; });
+  return uploads ? settings_.upload_work_dir : kNone;
+}
 
 std::vector<std::string> App::stage_names() const {
   std::vector<std::string> names;

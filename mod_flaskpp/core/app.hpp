@@ -84,7 +84,7 @@ class App {
   std::size_t route_count() const { return routes_.size(); }
   const std::map<int, std::string>& error_templates() const { return settings_.error_templates; }
   // FlaskppUploadWorkDir (absolute; empty when no upload route exists).
-  const std::string& upload_work_dir() const { return upload_work_dir_; }
+  const std::string& upload_work_dir() const;
   // Problems worth a startup warning (e.g. a route's template is missing).
   const std::vector<std::string>& warnings() const { return warnings_; }
   // Template renders so far (page-cache hits do not render).
@@ -121,7 +121,6 @@ class App {
   std::vector<std::unique_ptr<PageCache>> page_caches_;         // parallel to routes_; null: no cache
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   mutable std::atomic<std::uint64_t> renders_{0};
-  std::string upload_work_dir_;
   std::vector<std::string> warnings_;
 };
 

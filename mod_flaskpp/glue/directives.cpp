@@ -21,12 +21,20 @@ ServerConfig& cfg_of(cmd_parms* cmd) {
   return *cfg;
 }
 
+// A path relative to ServerRoot, made absolute, without trailing slashes.
+std::string server_path(cmd_parms* cmd, const char* dir) {
+  const char* resolved = ap_server_root_relative(cmd->pool, dir);
+  if (!resolved) throw core::ConfigError(std::string("invalid path '") + dir + "'");
+  std::string path = resolved;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
 // An existing directory, relative paths taken from ServerRoot.
 std::string existing_dir(cmd_parms* cmd, const char* dir, const char* what) {
-  const char* path = ap_server_root_relative(cmd->pool, dir);
-  if (!path) throw core::ConfigError(std::string("invalid path '") + dir + "'");
+  std::string path = server_path(cmd, dir);
   apr_finfo_t finfo;
-  if (apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS || finfo.filetype != APR_DIR) {
+  if (apr_stat(&finfo, path.c_str(), APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS || finfo.filetype != APR_DIR) {
     throw core::ConfigError(std::string(what) + " '" + path + "' does not exist or is not a directory");
   }
   return path;
@@ -116,7 +124,6 @@ extern "C" const char* fpp_set_upload_dir(cmd_parms* cmd, void*, const char* dir
     while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
     ServerConfig& cfg = cfg_of(cmd);
     cfg.upload_dir = existing_dir(cmd, dir, "upload directory");
-    while (cfg.upload_dir.size() > 1 && cfg.upload_dir.back() == '/') cfg.upload_dir.pop_back();
     cfg.upload_url = prefix == "/" ? "" : prefix;
     return nullptr;
   });
@@ -124,11 +131,7 @@ extern "C" const char* fpp_set_upload_dir(cmd_parms* cmd, void*, const char* dir
 
 extern "C" const char* fpp_set_upload_work_dir(cmd_parms* cmd, void*, const char* dir) noexcept {
   return guard_directive(cmd, [&]() -> const char* {
-    const char* path = ap_server_root_relative(cmd->pool, dir);
-    if (!path) throw core::ConfigError(std::string("invalid path '") + dir + "'");
-    std::string p = path;
-    while (p.size() > 1 && p.back() == '/') p.pop_back();
-    cfg_of(cmd).upload_work_dir = p;
+    cfg_of(cmd).upload_work_dir = server_path(cmd, dir);  // created at startup when missing
     return nullptr;
   });
 }

@@ -47,8 +47,11 @@ void ensure_work_dir(const std::string& dir) {
     throw core::ConfigError("upload work directory '" + dir + "' is not a directory");
   }
   if (::geteuid() != 0) return;  // not started as root: the children run as this very user
-  bool writable = (st.st_uid == ap_unixd_config.user_id && (st.st_mode & S_IWUSR)) ||
-                  (st.st_gid == ap_unixd_config.group_id && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
+  // Creating files needs write and search permission, by the class that applies to that user.
+  auto allows = [&st](mode_t w, mode_t x) { return (st.st_mode & w) && (st.st_mode & x); };
+  bool writable = st.st_uid == ap_unixd_config.user_id    ? allows(S_IWUSR, S_IXUSR)
+                  : st.st_gid == ap_unixd_config.group_id ? allows(S_IWGRP, S_IXGRP)
+                                                          : allows(S_IWOTH, S_IXOTH);
   if (!writable) {
     throw core::ConfigError("upload work directory '" + dir +
                             "' exists but is not writable by Apache's User (chown it to that user, or name a new "

@@ -147,6 +147,19 @@ TEST_F(ConfigCheck, UploadWorkDirMustBeOutsideTheServedDirectory) {
                           "inside the served upload directory");
 }
 
+// A missing work directory is created at startup; an existing one is never taken over, so it must
+// already be writable by Apache's User (here the default User, not root).
+TEST_F(ConfigCheck, UploadWorkDirIsCreatedOrMustBeWritable) {
+  fs::create_directories(dir_ / "up");
+  Outcome created = check("FlaskppUploadDir up /up\nFlaskppUploadWorkDir state/work\nFlaskppRoute POST /u upload f");
+  EXPECT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_TRUE(fs::is_directory(dir_ / "state" / "work"));
+  fs::create_directories(dir_ / "rootonly");
+  fs::permissions(dir_ / "rootonly", fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  expect_refused_at_check("FlaskppUploadDir up /up\nFlaskppUploadWorkDir rootonly\nFlaskppRoute POST /u upload f", -1,
+                          "exists but is not writable by Apache's User");
+}
+
 TEST_F(ConfigCheck, MissingTemplateDir) {
   expect_rejected("FlaskppTemplateDir /nonexistent/flaskpp/templates", 0, "FlaskppTemplateDir",
                   "does not exist or is not a directory");
