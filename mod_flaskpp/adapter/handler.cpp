@@ -81,6 +81,7 @@ int serve(request_rec* r, const core::App& app, const core::RouteMatch& match) {
     }
     return resp.status;
   }
+  if (!resp.file_path.empty()) return send_file(r, resp);
   return write_response(r, resp);
 }
 

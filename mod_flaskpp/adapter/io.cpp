@@ -143,4 +143,49 @@ int write_response(request_rec* r, const core::Response& resp) {
   return OK;
 }
 
+// The content type Apache (mod_mime) gives the file, as for a static file; a sub-request that an
+// access rule refuses still has its file name, so the type checker is asked directly then.
+static const char* file_content_type(request_rec* r, const char* path) {
+  request_rec* sub = ap_sub_req_lookup_file(path, r, nullptr);
+  if (!sub) return "application/octet-stream";
+  if (!sub->content_type && sub->filename) ap_run_type_checker(sub);
+  const char* type = sub->content_type ? apr_pstrdup(r->pool, sub->content_type) : "application/octet-stream";
+  ap_destroy_sub_req(sub);
+  return type;
+}
+
+int send_file(request_rec* r, const core::Response& resp) {
+  apr_file_t* fd = nullptr;
+  apr_finfo_t finfo;
+  if (apr_file_open(&fd, resp.file_path.c_str(), APR_READ | APR_BINARY | APR_SENDFILE_ENABLED, APR_OS_DEFAULT,
+                    r->pool) != APR_SUCCESS ||
+      apr_file_info_get(&finfo, APR_FINFO_NORM, fd) != APR_SUCCESS || finfo.filetype != APR_REG) {
+    if (fd) apr_file_close(fd);
+    return HTTP_NOT_FOUND;  // removed since the handler answered
+  }
+  r->status = resp.status;
+  ap_set_content_type(r, resp.content_type.empty() ? file_content_type(r, resp.file_path.c_str())
+                                                   : apr_pstrdup(r->pool, resp.content_type.c_str()));
+  for (const auto& [name, value] : resp.headers) {
+    apr_table_add(r->headers_out, apr_pstrdup(r->pool, name.c_str()), apr_pstrdup(r->pool, value.c_str()));
+  }
+  // As for a static file: validators, then conditional requests (304/412) and ranges.
+  r->finfo = finfo;
+  ap_update_mtime(r, finfo.mtime);
+  ap_set_last_modified(r);
+  ap_set_etag(r);
+  apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
+  if (resp.status == 200) {
+    int cond = ap_meets_conditions(r);
+    if (cond != OK) return cond;
+  }
+  ap_set_content_length(r, finfo.size);
+  if (r->header_only) return OK;
+  apr_bucket_brigade* bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+  apr_brigade_insert_file(bb, fd, 0, finfo.size, r->pool);
+  APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(bb->bucket_alloc));
+  apr_status_t rv = ap_pass_brigade(r->output_filters, bb);
+  return rv == AP_FILTER_ERROR ? AP_FILTER_ERROR : OK;  // otherwise the client went away: logged by core
+}
+
 }  // namespace flaskpp::adapter

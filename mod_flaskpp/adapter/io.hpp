@@ -34,6 +34,9 @@ class ApacheBodySource final : public core::BodySource {
 
 // Sets status, content type, headers and Content-Length, writes the body (not for HEAD).
 int write_response(request_rec* r, const core::Response& resp);
+// A send_file() answer: Apache sends resp.file_path (sendfile), with Last-Modified, ETag, 304/412
+// and ranges as for a static file; no content type given: mod_mime's.
+int send_file(request_rec* r, const core::Response& resp);
 // r->allowed from the answer's Allow header (Apache builds its own Allow from it).
 void set_allowed_methods(request_rec* r, const core::Response& resp);
 

@@ -77,6 +77,18 @@ std::string App::render(const std::string& name, const mstch::node& context) con
   return templates_->render(name, context);
 }
 
+std::string App::render_page(const std::string& name, const Request& request, const Params& params,
+                             const rapidjson::Value* extra) const {
+  if (!templates_) throw InternalError("render_template('" + name + "') needs FlaskppTemplateDir");
+  mstch::map ctx = template_context(request, params);
+  if (extra && extra->IsObject()) {
+    for (const auto& member : extra->GetObject()) {
+      ctx[std::string(member.name.GetString(), member.name.GetStringLength())] = to_mstch(member.value);
+    }
+  }
+  return render(name, ctx);
+}
+
 Response App::template_action(const RouteDecl& route, const Request& request, const RouteMatch& match) const {
   Response resp;
   resp.content_type = "text/html; charset=utf-8";

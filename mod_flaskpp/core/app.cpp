@@ -72,6 +72,7 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     json_max_depth_ = *depth;
   }
   config_view_ = cfg.public_view();
+  public_config_ = cfg.public_json();
 
   bool needs_templates = !settings_.error_templates.empty();
   bool upload_dirs_checked = false;  // every upload route shares the directories
@@ -105,7 +106,8 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     }
     upload_policies_.push_back(std::move(policy));
   }
-  if (needs_templates) {
+  // A handler may render_template() too: the store exists whenever a directory is configured.
+  if (needs_templates || !settings_.template_dir.empty()) {
     if (settings_.template_dir.empty()) {
       throw ConfigError("templates are used (FlaskppRoute ... template, FlaskppErrorTemplate) but no "
                         "FlaskppTemplateDir is set");
@@ -280,7 +282,7 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     for (const auto& stage : stages_) stage->before_body(ex);
     if (body && route.action != ActionKind::kRedirect && has_body(request)) {
       if (route.action == ActionKind::kUpload) ex.uploads = std::make_unique<UploadSession>(*upload_policies_[match.rule]);
-      read_body(request, *body, limits_, ex.uploads.get(), route.target);
+      read_body(request, *body, limits_, ex.uploads.get(), route.target, route.action == ActionKind::kHandler);
     }
     for (const auto& stage : stages_) stage->after_body(ex);
     // Uploads are placed only once the answer is final, after every stage has seen it. When a

@@ -75,6 +75,12 @@ class App {
   mstch::map template_context(const Request& request, const Params& params,
                               const TemplateUsage* usage = nullptr) const;
   std::string json_mimetype() const { return json_mimetype_; }
+  // The configuration without secrets, as JSON (what plugins see).
+  const rapidjson::Value& public_config() const { return public_config_; }
+  // A handler's render_template(): the usual context plus `extra`'s keys (a JSON object) at the
+  // top level. Throws InternalError when no FlaskppTemplateDir is set, TemplateNotFound.
+  std::string render_page(const std::string& name, const Request& request, const Params& params,
+                          const rapidjson::Value* extra) const;
   // Largest request body accepted (FlaskppUploadMaxSize, else MAX_CONTENT_LENGTH, else 16 MiB).
   std::size_t max_body() const { return limits_.max_body; }
   std::size_t json_max_depth() const { return json_max_depth_; }
@@ -114,6 +120,7 @@ class App {
   HandlerRegistry handlers_;
   std::unique_ptr<TemplateStore> templates_;
   mstch::node config_view_;
+  rapidjson::Document public_config_;
   std::string json_mimetype_;
   BodyLimits limits_;
   std::size_t json_max_depth_ = kDefaultJsonMaxDepth;

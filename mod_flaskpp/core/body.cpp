@@ -10,8 +10,8 @@ namespace {
 
 class FormSink final : public MultipartSink {
  public:
-  FormSink(Request& req, UploadSession* uploads, const std::string& field)
-      : req_(req), uploads_(uploads), field_(field) {}
+  FormSink(Request& req, UploadSession* uploads, const std::string& field, bool keep)
+      : req_(req), uploads_(uploads), field_(field), keep_(keep) {}
 
   void on_part_begin(const PartInfo& p) override {
     name_ = p.name;
@@ -36,7 +36,10 @@ class FormSink final : public MultipartSink {
   void on_part_data(std::string_view d) override {
     switch (kind_) {
       case Kind::kField: value_.append(d.data(), d.size()); break;
-      case Kind::kCounted: file_.size += d.size(); break;
+      case Kind::kCounted:
+        file_.size += d.size();
+        if (keep_) file_.data.append(d.data(), d.size());
+        break;
       case Kind::kSaved: uploads_->write(d); break;
     }
   }
@@ -45,7 +48,7 @@ class FormSink final : public MultipartSink {
     switch (kind_) {
       case Kind::kField: req_.form.emplace_back(name_, std::move(value_)); break;
       case Kind::kCounted:
-        if (!file_.filename.empty() || file_.size > 0) req_.files.push_back(file_);
+        if (!file_.filename.empty() || file_.size > 0) req_.files.push_back(std::move(file_));
         break;
       case Kind::kSaved: uploads_->end_file(); break;
     }
@@ -57,6 +60,7 @@ class FormSink final : public MultipartSink {
   Request& req_;
   UploadSession* uploads_;
   const std::string& field_;
+  bool keep_;
   Kind kind_ = Kind::kField;
   std::string name_;
   std::string value_;
@@ -72,7 +76,7 @@ bool has_body(const Request& req) {
 }
 
 void read_body(Request& req, BodySource& source, const BodyLimits& limits, UploadSession* uploads,
-               const std::string& upload_field) {
+               const std::string& upload_field, bool keep_file_data) {
   if (const std::string* cl = req.header("content-length")) {
     char* end = nullptr;
     unsigned long long announced = std::strtoull(cl->c_str(), &end, 10);
@@ -89,7 +93,7 @@ void read_body(Request& req, BodySource& source, const BodyLimits& limits, Uploa
   std::string_view chunk;
   if (type == "multipart/form-data") {
     const std::string* header = req.header("content-type");
-    FormSink sink(req, uploads, upload_field);
+    FormSink sink(req, uploads, upload_field, keep_file_data);
     MultipartLimits ml;
     ml.max_parts = limits.max_parts;
     MultipartParser parser(multipart_boundary(header ? *header : ""), sink, ml);

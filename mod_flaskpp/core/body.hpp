@@ -35,8 +35,9 @@ bool has_body(const Request& req);
 
 // Reads the whole body. With `uploads`, files of `upload_field` are written to it (the caller
 // commits the session once its answer is ready; a session never committed leaves nothing); other
-// file parts are counted and dropped. Throws HttpError.
+// file parts are counted and dropped, or, with `keep_file_data` (handler and job routes), kept in
+// FileInfo::data. Throws HttpError.
 void read_body(Request& req, BodySource& source, const BodyLimits& limits, UploadSession* uploads = nullptr,
-               const std::string& upload_field = "");
+               const std::string& upload_field = "", bool keep_file_data = false);
 
 }  // namespace flaskpp::core

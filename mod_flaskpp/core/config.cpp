@@ -199,6 +199,18 @@ bool Config::get_bool(std::string_view key, bool fallback) const {
   return fallback;
 }
 
+rapidjson::Document Config::public_json() const {
+  rapidjson::Document out;
+  out.SetObject();
+  for (const auto& member : doc_.GetObject()) {
+    std::string key(member.name.GetString(), member.name.GetStringLength());
+    if (is_secret_key(key)) continue;
+    out.AddMember(rapidjson::Value(key, out.GetAllocator()), rapidjson::Value(member.value, out.GetAllocator()),
+                  out.GetAllocator());
+  }
+  return out;
+}
+
 mstch::node Config::public_view() const {
   mstch::map m;
   for (const auto& member : doc_.GetObject()) {

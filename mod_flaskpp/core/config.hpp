@@ -55,6 +55,8 @@ class Config {
 
   // The keys templates may see (secrets removed), as an mstch map.
   mstch::node public_view() const;
+  // The same keys as a JSON object (what plugins see).
+  rapidjson::Document public_json() const;
 
  private:
   rapidjson::Value::MemberIterator find(std::string_view key);

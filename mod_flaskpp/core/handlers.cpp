@@ -102,11 +102,23 @@ Response health(const HandlerContext& ctx) { return json_response(ctx.app, "{\"s
 
 }  // namespace
 
-void HandlerRegistry::add(const std::string& name, Handler handler) { handlers_[name] = std::move(handler); }
+void HandlerRegistry::add(const std::string& name, Handler handler, HandlerMeta meta) {
+  handlers_[name] = Entry{std::move(handler), std::move(meta)};
+}
 
 const Handler* HandlerRegistry::find(const std::string& name) const {
   auto it = handlers_.find(name);
-  return it == handlers_.end() ? nullptr : &it->second;
+  return it == handlers_.end() ? nullptr : &it->second.handler;
+}
+
+const HandlerMeta* HandlerRegistry::meta(const std::string& name) const {
+  auto it = handlers_.find(name);
+  return it == handlers_.end() ? nullptr : &it->second.meta;
+}
+
+std::string HandlerRegistry::origin(const std::string& name) const {
+  const HandlerMeta* m = meta(name);
+  return m ? m->origin : std::string();
 }
 
 std::vector<std::string> HandlerRegistry::names() const {

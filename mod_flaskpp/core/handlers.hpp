@@ -26,16 +26,30 @@ struct HandlerContext {
 };
 using Handler = std::function<Response(const HandlerContext&)>;
 
+// Where a handler comes from and what it documents (for messages and the OpenAPI document).
+struct HandlerMeta {
+  std::string origin = "built-in";  // "built-in" or "plugin NAME (PATH)"
+  std::string summary;
+  std::string request_schema;   // JSON Schema text; empty: none
+  std::string response_schema;  // JSON Schema text; empty: none
+};
+
 class HandlerRegistry {
  public:
-  void add(const std::string& name, Handler handler);
+  void add(const std::string& name, Handler handler, HandlerMeta meta = {});
   const Handler* find(const std::string& name) const;
+  const HandlerMeta* meta(const std::string& name) const;
+  std::string origin(const std::string& name) const;
   std::vector<std::string> names() const;
   // "echo" (the request back as JSON) and "health".
   static const HandlerRegistry& builtins();
 
  private:
-  std::map<std::string, Handler> handlers_;
+  struct Entry {
+    Handler handler;
+    HandlerMeta meta;
+  };
+  std::map<std::string, Entry> handlers_;
 };
 
 }  // namespace flaskpp::core

@@ -20,6 +20,8 @@ struct FileInfo {
   std::uint64_t size = 0;    // bytes
   std::string saved_as;      // upload action: the file name it was saved under
   std::string url;           // upload action: where it is served
+  std::string data;          // handler and job routes: the bytes (bounded by the body limit)
+  std::string path;          // job inputs: the file in the job's spool directory
 };
 
 struct Request {

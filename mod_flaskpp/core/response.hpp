@@ -15,6 +15,9 @@ struct Response {
   // An HTML error page: an operator's ErrorDocument for this status that covers the request
   // replaces it (the adapter hands the status to Apache instead).
   bool error_page = false;
+  // send_file(): the adapter sends this file (absolute path) with Last-Modified, ETag and
+  // conditional requests; content_type empty: from the file name (mod_mime).
+  std::string file_path;
 };
 
 const char* reason_phrase(int status);

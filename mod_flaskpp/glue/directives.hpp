@@ -16,6 +16,7 @@ constexpr const char* kUploadAllow = "FlaskppUploadAllow";
 constexpr const char* kUploadMaxSize = "FlaskppUploadMaxSize";
 constexpr const char* kUploadMaxParts = "FlaskppUploadMaxParts";
 constexpr const char* kQuickHandler = "FlaskppQuickHandler";
+constexpr const char* kPlugin = "FlaskppPlugin";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {
@@ -31,4 +32,5 @@ const char* fpp_set_upload_allow(cmd_parms* cmd, void* dcfg, const char* ext) no
 const char* fpp_set_upload_max_size(cmd_parms* cmd, void* dcfg, const char* size) noexcept;
 const char* fpp_set_upload_max_parts(cmd_parms* cmd, void* dcfg, const char* count) noexcept;
 const char* fpp_set_quick_handler(cmd_parms* cmd, void* dcfg, int on) noexcept;
+const char* fpp_set_plugin(cmd_parms* cmd, void* dcfg, int argc, char* const argv[]) noexcept;
 }

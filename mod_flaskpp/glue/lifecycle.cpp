@@ -73,9 +73,21 @@ void build_app(apr_pool_t* pconf, ServerConfig& cfg, const ProcessState& state) 
   cfg.app = std::make_shared<const core::App>(std::move(settings), cfg.routes, state.handlers);
 }
 
+// Runs one kind of plugin hook for every plugin, in load order. Throws what a hook threw.
+void run_plugin_hooks(server_rec* s, flaskpp::detail::Hook hook) {
+  ProcessState& state = process_state(s->process->pconf);
+  adapter::ServerLogSink log(s);
+  for (const core::Plugin* plugin : state.plugins) plugin->run_hooks(hook, log);
+}
+
 apr_status_t fpp_child_exit(void* data) noexcept {
   return guard_cleanup([data] {
     auto* s = static_cast<server_rec*>(data);
+    try {
+      run_plugin_hooks(s, flaskpp::detail::Hook::kChildStop);
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00028) "mod_flaskpp: %s", e.what());
+    }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00020) "mod_flaskpp: child %ld exiting",
                  static_cast<long>(::getpid()));
   });
@@ -150,9 +162,25 @@ extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, ser
   });
 }
 
-extern "C" int fpp_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base) noexcept {
+extern "C" int fpp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* base) noexcept {
   return guard_hook(nullptr, base, [&]() -> int {
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;  // dry run
+    // on_start: once per configuration cycle, in the parent, before any child exists, so what it
+    // loads is shared copy-on-write by all children.
+    ProcessState& state = process_state(pconf);
+    for (const core::Plugin* plugin : state.plugins) {
+      adapter::ServerLogSink log(base);
+      try {
+        plugin->run_hooks(flaskpp::detail::Hook::kStart, log);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, base, FPPLOGNO(00029) "mod_flaskpp: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, base,
+                   FPPLOGNO(00030) "mod_flaskpp: plugin %s (%s) ready: %" APR_SIZE_T_FMT " handler(s), %" APR_SIZE_T_FMT
+                   " job(s)", plugin->name().c_str(), plugin->path().c_str(), plugin->handlers().size(),
+                   plugin->jobs().size());
+    }
     for (server_rec* s = base; s; s = s->next) {
       ServerConfig* cfg = server_config(s);
       if (!cfg || !cfg->app) continue;
@@ -181,6 +209,12 @@ extern "C" int fpp_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec
 extern "C" void fpp_child_init(apr_pool_t* pchild, server_rec* s) noexcept {
   guard_hook(nullptr, s, [&]() -> int {
     apr_pool_cleanup_register(pchild, s, fpp_child_exit, apr_pool_cleanup_null);
+    try {
+      run_plugin_hooks(s, flaskpp::detail::Hook::kChildStart);
+    } catch (const std::exception& e) {
+      // The child serves on: the plugin's handlers answer what they can (their errors are 500s).
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00031) "mod_flaskpp: %s", e.what());
+    }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00023) "mod_flaskpp: child %ld ready",
                  static_cast<long>(::getpid()));
     return OK;

@@ -7,13 +7,20 @@
 // run, so request threads read it without locks.
 #pragma once
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "core/handlers.hpp"
+#include "core/plugins.hpp"
 #include "glue/apache.hpp"
 
 namespace flaskpp::glue {
 
 struct ProcessState {
   core::HandlerRegistry handlers;  // built-ins; plugins register theirs while the config is read
+  std::vector<core::Plugin*> plugins;                   // FlaskppPlugin, in order; owned by pconf cleanups
+  std::map<std::string, core::JobFunctionRef> jobs;  // job functions registered by plugins
   bool config_failed = false;      // a create or merge callback failed: startup must stop
 };
 

@@ -41,6 +41,8 @@ const command_rec fpp_commands[] = {
                   "most parts in a multipart body (default 1000)"),
     AP_INIT_FLAG(d::kQuickHandler, as_cmd(fpp_set_quick_handler), nullptr, RSRC_CONF,
                  "On: answer routes from the quick handler, skipping Apache's access checks (default Off)"),
+    AP_INIT_TAKE_ARGV(d::kPlugin, as_cmd(fpp_set_plugin), nullptr, RSRC_CONF,
+                      "NAME PATH.so [key=value ...]: load a plugin's handlers and jobs (server config only)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept {

@@ -221,3 +221,50 @@ TEST_F(ConfigCheck, TemplateRouteWithoutTemplateDirFailsTheCheck) {
 }
 
 }  // namespace
+
+// --- plugins (tests/plugins/) -------------------------------------------------------------------
+
+std::string plugin(const std::string& name) { return std::string(FLASKPP_TEST_PLUGINS) + "/" + name + ".so"; }
+
+TEST_F(ConfigCheck, PluginLoadsAndItsHandlersCanBeRouted) {
+  Outcome o = check("FlaskppPlugin testplug " + plugin("testplug") + " file=/etc/hostname\n"
+                    "FlaskppRoute GET /hello handler t.hello\n");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+}
+
+TEST_F(ConfigCheck, PluginBuiltAgainstAnotherSdkIsRefused) {
+  expect_rejected("FlaskppPlugin other " + plugin("bad_abi_plugin"), 0, "FlaskppPlugin",
+                  "plugin other (" + plugin("bad_abi_plugin") +
+                      ") cannot be used: it was built against SDK 99.0, this module provides SDK 1.0");
+}
+
+TEST_F(ConfigCheck, SharedObjectWithoutEntryPointIsRefused) {
+  expect_rejected("FlaskppPlugin nope " + plugin("no_entry_plugin"), 0, "FlaskppPlugin",
+                  "plugin nope (" + plugin("no_entry_plugin") +
+                      ") is not a mod_flaskpp plugin: entry point flaskpp_plugin_abi_v1 is missing");
+}
+
+TEST_F(ConfigCheck, MissingPluginFileIsRefused) {
+  expect_rejected("FlaskppPlugin gone /nonexistent/gone.so", 0, "FlaskppPlugin",
+                  "plugin gone: cannot load /nonexistent/gone.so");
+}
+
+TEST_F(ConfigCheck, HandlerNameRegisteredTwiceIsRefused) {
+  expect_rejected("FlaskppPlugin dup " + plugin("dup_plugin"), 0, "FlaskppPlugin",
+                  "plugin dup (" + plugin("dup_plugin") + "): handler 'echo' is already registered (built-in)");
+  expect_rejected("FlaskppPlugin dupself " + plugin("dup_plugin"), 0, "FlaskppPlugin",
+                  "plugin dupself (" + plugin("dup_plugin") + "): handler 'd.twice' is registered twice");
+  expect_rejected("FlaskppPlugin one " + plugin("testplug") + "\nFlaskppPlugin one " + plugin("testplug"), 1,
+                  "FlaskppPlugin", "plugin one is loaded twice");
+}
+
+TEST_F(ConfigCheck, RouteNamingAnUnknownPluginHandlerIsRefused) {
+  expect_refused_at_check("FlaskppPlugin testplug " + plugin("testplug") + "\nFlaskppRoute GET /x handler t.nope", 1,
+                          "unknown handler 't.nope'");
+}
+
+TEST_F(ConfigCheck, PluginOnlyInTheServerConfig) {
+  Outcome o = check("<VirtualHost 127.0.0.1:1>\nFlaskppPlugin testplug " + plugin("testplug") + "\n</VirtualHost>");
+  EXPECT_NE(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("cannot occur within <VirtualHost> section"), std::string::npos) << o.output;
+}
