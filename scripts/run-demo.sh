@@ -18,7 +18,7 @@ if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -r "$ROOT/htdocs/static/c
   SERVE=/var/tmp/flaskpp-demo
   rm -rf "$SERVE"
   mkdir -p "$SERVE"
-  cp -r "$ROOT/conf" "$ROOT/htdocs" "$ROOT/templates" "$SERVE/"
+  cp -r "$ROOT/conf" "$ROOT/htdocs" "$ROOT/templates" "$ROOT/models" "$SERVE/"
   chmod -R a+rX "$SERVE"
   echo "[demo] $ROOT is not readable by www-data; serving a copy from $SERVE" >&2
 fi
@@ -30,7 +30,7 @@ fi
 
 MODULES_DIR=$(apxs -q LIBEXECDIR)
 sed -e "s|@SERVER_ROOT@|$SERVE|g" -e "s|@LISTEN@|127.0.0.1:$PORT|g" -e "s|@RUN_DIR@|$RUN/run|g" \
-    -e "s|@LOG_DIR@|$RUN/logs|g" -e "s|@MODULES_DIR@|$MODULES_DIR|g" -e "s|@MODULE@|$BUILD/mod_flaskpp.so|g" \
+    -e "s|@LOG_DIR@|$RUN/logs|g" -e "s|@MODULES_DIR@|$MODULES_DIR|g" -e "s|@MODULE@|$BUILD/mod_flaskpp.so|g" -e "s|@BUILD@|$BUILD|g" \
     "$ROOT/conf/httpd.conf.in" > "$RUN/httpd.conf"
 if [ -n "${FLASKPP_ENV:-}" ]; then
   printf 'FlaskppEnv %s\n' "$FLASKPP_ENV" >> "$RUN/httpd.conf"

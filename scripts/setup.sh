@@ -15,7 +15,7 @@ BUILD_TYPE=${FLASKPP_BUILD_TYPE:-RelWithDebInfo}
 PACKAGES=(
   build-essential cmake pkg-config
   apache2 apache2-dev libapr1-dev libaprutil1-dev
-  rapidjson-dev libmstch-dev googletest libgtest-dev
+  rapidjson-dev libmstch-dev googletest libgtest-dev libsqlite3-dev libstb-dev
   libcurl4-openssl-dev curl python3 python3-requests
   dpkg-dev ca-certificates
 )
@@ -74,6 +74,8 @@ configure_and_build() {
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
         -DMSTCH_SOURCE_DIR="$BUILD/_deps/mstch-1.0.2" >/dev/null
   cmake --build "$BUILD" -j"$(nproc)"
+  # The example plugins (the demo's digit classifier), built against the installed SDK package.
+  "$ROOT/scripts/build-examples.sh" "$BUILD"
 }
 
 install_packages

@@ -501,17 +501,22 @@ struct AbiStamp {
   std::uint32_t stamp_size;  // sizeof(AbiStamp)
   std::uint32_t sdk_major;
   std::uint32_t sdk_minor;
-  std::uint32_t gxx_abi;      // __GXX_ABI_VERSION
-  std::uint32_t cxx11_abi;    // _GLIBCXX_USE_CXX11_ABI (std::string layout)
+  std::uint32_t stdlib;       // kStdlib: the C++ standard library whose types cross (layout)
+  std::uint32_t cxx11_abi;    // _GLIBCXX_USE_CXX11_ABI (std::string and std::list layout)
   std::uint32_t sizes[10];    // sizes of the types that cross between plugin and module
   const char* compiler;       // for messages
 };
 constexpr std::uint32_t kAbiMagic = 0x464c5350;  // "FLSP"
 
-#if defined(__GXX_ABI_VERSION)
-constexpr std::uint32_t kGxxAbi = __GXX_ABI_VERSION;
+// GCC and clang both use the Itanium C++ ABI on Linux and can mix in one process; what must
+// agree is the standard library the shared types come from, and its std::string ABI. (Name
+// mangling versions do not matter: no symbol is resolved between plugin and module.)
+#if defined(_LIBCPP_VERSION)
+constexpr std::uint32_t kStdlib = 2;  // libc++
+#elif defined(__GLIBCXX__)
+constexpr std::uint32_t kStdlib = 1;  // libstdc++
 #else
-constexpr std::uint32_t kGxxAbi = 0;
+constexpr std::uint32_t kStdlib = 0;
 #endif
 #if defined(_GLIBCXX_USE_CXX11_ABI)
 constexpr std::uint32_t kCxx11Abi = _GLIBCXX_USE_CXX11_ABI;
@@ -531,7 +536,7 @@ inline constexpr AbiStamp kAbiStamp{
     sizeof(AbiStamp),
     FLASKPP_SDK_VERSION_MAJOR,
     FLASKPP_SDK_VERSION_MINOR,
-    kGxxAbi,
+    kStdlib,
     kCxx11Abi,
     {sizeof(std::string), sizeof(Request), sizeof(Response), sizeof(UploadedFile), sizeof(Param),
      sizeof(rapidjson::Document), sizeof(HandlerInfo), sizeof(PluginContext), sizeof(CallResult),

@@ -59,10 +59,11 @@ std::string check_abi(const AbiStamp* stamp) {
            ", this module provides SDK " + std::to_string(mine.sdk_major) + "." + std::to_string(mine.sdk_minor) +
            " (rebuild the plugin against the installed flaskpp package)";
   }
-  if (stamp->gxx_abi != mine.gxx_abi || stamp->cxx11_abi != mine.cxx11_abi) {
-    return "it was built with another C++ ABI (" + theirs + ", __GXX_ABI_VERSION " + std::to_string(stamp->gxx_abi) +
-           ", _GLIBCXX_USE_CXX11_ABI " + std::to_string(stamp->cxx11_abi) + "; this module: " + mine.compiler +
-           ", " + std::to_string(mine.gxx_abi) + ", " + std::to_string(mine.cxx11_abi) + ")";
+  if (stamp->stdlib != mine.stdlib || stamp->cxx11_abi != mine.cxx11_abi) {
+    auto lib = [](std::uint32_t v) { return v == 1 ? "libstdc++" : v == 2 ? "libc++" : "an unknown C++ library"; };
+    return std::string("it was built with another C++ library ABI (") + theirs + ": " + lib(stamp->stdlib) +
+           ", _GLIBCXX_USE_CXX11_ABI=" + std::to_string(stamp->cxx11_abi) + "; this module: " + mine.compiler + ": " +
+           lib(mine.stdlib) + ", _GLIBCXX_USE_CXX11_ABI=" + std::to_string(mine.cxx11_abi) + ")";
   }
   for (std::size_t i = 0; i < sizeof(mine.sizes) / sizeof(mine.sizes[0]); ++i) {
     if (stamp->sizes[i] != mine.sizes[i]) {

@@ -29,7 +29,7 @@ start)
   ROOT=$(mktemp -d /var/tmp/flaskpp-it.XXXXXX)
   chmod 755 "$ROOT"
   mkdir -p "$ROOT/run" "$ROOT/logs"
-  cp -r "$SRC/conf" "$SRC/htdocs" "$SRC/templates" "$ROOT/"
+  cp -r "$SRC/conf" "$SRC/htdocs" "$SRC/templates" "$SRC/models" "$ROOT/"
   cp -r "$SRC/tests/integration/templates/." "$ROOT/templates/"
   # The development vhost gets the demo templates plus its own (which the tests rewrite).
   cp -r "$SRC/templates" "$ROOT/dev-templates"
