@@ -1,8 +1,10 @@
 #include "core/job_store_sqlite.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -106,6 +108,23 @@ const char* const kCancelFlag = "SELECT cancel_requested FROM jobs WHERE id = ?1
 const char* const kPurge =
     "DELETE FROM jobs WHERE status IN ('done', 'failed', 'cancelled') AND finished_ms <= ?1 "
     "RETURNING spool_dir";
+
+// Every live store, so that a fork() in this process first closes their idle connections: a child
+// must not inherit an open SQLite connection (SQLite keeps per-file lock state per process, and
+// a WAL connection holds a shared lock for its whole life). Leaked on purpose: atfork handlers
+// cannot be removed and may run during static destruction.
+std::mutex& registry_mutex() {
+  static auto* m = new std::mutex;
+  return *m;
+}
+std::set<SqliteJobStore*>& registry() {
+  static auto* stores = new std::set<SqliteJobStore*>;
+  return *stores;
+}
+void before_fork() noexcept {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  for (SqliteJobStore* s : registry()) s->close_connections();
+}
 
 }  // namespace
 
@@ -310,11 +329,21 @@ SqliteJobStore::SqliteJobStore(std::string path, SqliteJobStoreOptions options)
     c.exec_script(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   }
   txn.commit();
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { pthread_atfork(before_fork, nullptr, nullptr); });
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry().insert(this);
 }
 
-SqliteJobStore::~SqliteJobStore() { close_connections(); }
+SqliteJobStore::~SqliteJobStore() {
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    registry().erase(this);
+  }
+  close_connections();
+}
 
-void SqliteJobStore::close_connections() {
+void SqliteJobStore::close_connections() noexcept {
   std::vector<Connection*> idle;
   {
     std::lock_guard<std::mutex> lock(pool_mutex_);

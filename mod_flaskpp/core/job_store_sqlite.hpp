@@ -22,12 +22,14 @@ struct SqliteJobStoreOptions {
   std::int64_t busy_timeout_ms = 5000;  // how long a writer waits for another's lock
 };
 
-// Thread-safe, and safe across fork(): connections live in a mutex-guarded pool stamped with the
-// pid that opened them, and a pool inherited from another pid is abandoned (never closed nor
-// reused: SQLite forbids carrying a connection across fork). The constructor opens the file,
+// Thread-safe, and safe across fork(): SQLite forbids carrying an open connection into a child.
+// Connections live in a mutex-guarded pool stamped with the pid that opened them; a pthread_atfork
+// handler closes the idle ones of every live store before each fork(), and a connection still
+// seen from another pid is abandoned, never closed nor reused. The constructor opens the file,
 // creates or checks the schema and closes its connection again, so an object built in Apache's
-// parent holds no connection when the children are forked. Every error throws JobStoreError
-// naming the path and SQLite's message.
+// parent holds no connection when the children are forked. The file and its -wal/-shm files must
+// be writable by every process that uses them (Apache's User, not only root). Every error throws
+// JobStoreError naming the path and SQLite's message.
 class SqliteJobStore final : public JobStore {
  public:
   explicit SqliteJobStore(std::string path, SqliteJobStoreOptions options = {});
@@ -38,8 +40,8 @@ class SqliteJobStore final : public JobStore {
   static constexpr std::int64_t kSchemaVersion = 1;  // PRAGMA user_version
 
   const std::string& path() const { return path_; }
-  // Closes the idle connections of this process (call before fork() when the store was used).
-  void close_connections();
+  // Closes the idle connections of this process (runs automatically before every fork()).
+  void close_connections() noexcept;
 
   bool enqueue(const JobRecord& job, std::size_t queue_max) override;
   std::optional<JobRecord> claim(const std::string& owner, std::int64_t now_ms, std::int64_t lease_ms) override;

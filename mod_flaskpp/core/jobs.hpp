@@ -33,8 +33,9 @@ struct JobRecord {
   std::string name;    // the job or handler to run
   std::string origin;  // opaque: which server/route accepted it (the integrator fills it)
   JobStatus status = JobStatus::kQueued;
-  int attempts = 0;  // claims so far
-  int max_attempts = 3;
+  int attempts = 0;      // claims so far
+  int max_attempts = 0;  // claims before the job fails; 0 = JobQueueOptions::max_attempts
+
   // Unix time in ms; 0 = not yet. started_ms is the start of the latest attempt.
   std::int64_t created_ms = 0, started_ms = 0, finished_ms = 0, updated_ms = 0;
   double progress = 0;  // 0..1 as reported by the job
@@ -44,7 +45,8 @@ struct JobRecord {
   std::string error;        // failed/cancelled: why
   std::string spool_dir;    // directory holding the job's files; removed when the job is purged
   bool cancel_requested = false;
-  std::int64_t timeout_ms = 0;  // run time limit per attempt in ms; 0 = none
+  // Run time limit per attempt in ms; 0 at submit = JobQueueOptions::default_timeout_ms; 0 = none.
+  std::int64_t timeout_ms = 0;
   std::string lease_owner;      // "pid:worker" of the claiming worker
   std::int64_t lease_expires_ms = 0;
 };
