@@ -67,7 +67,7 @@ TEST(SqliteJobStoreTest, ClaimAndPurgeUseTheirIndexes) {
     sqlite3_stmt* st = nullptr;
     std::string all;
     if (sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) == SQLITE_OK) {
-      while (sqlite3_step(st) == SQLITE_ROW) all += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+      while (sqlite3_step(st) == SQLITE_ROW) all += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "|";
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -78,6 +78,12 @@ TEST(SqliteJobStoreTest, ClaimAndPurgeUseTheirIndexes) {
             std::string::npos);
   EXPECT_NE(plan("SELECT rowid FROM jobs WHERE status = 'running' AND lease_expires_ms <= 5").find("jobs_lease_expiry"),
             std::string::npos);
+  std::string count = plan(
+      "SELECT (SELECT count(*) FROM jobs WHERE status = 'queued') + "
+      "(SELECT count(*) FROM jobs WHERE status = 'running')");
+  EXPECT_NE(count.find("jobs_claim_order"), std::string::npos) << count;
+  EXPECT_NE(count.find("jobs_lease_expiry"), std::string::npos) << count;
+  EXPECT_EQ(count.find("SCAN jobs|"), std::string::npos) << "no full scan: " << count;
   EXPECT_NE(plan("SELECT rowid FROM jobs WHERE status IN ('done', 'failed', 'cancelled') AND finished_ms <= 5")
                 .find("jobs_purge"),
             std::string::npos);
