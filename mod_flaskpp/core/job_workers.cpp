@@ -1,0 +1,339 @@
+#include "core/job_workers.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <system_error>
+
+namespace flaskpp::core {
+
+namespace {
+
+// One job being run by a worker of this process; the heartbeat and stop() set its flags.
+struct Running {
+  std::string id;
+  std::string owner;
+  std::atomic<bool> cancel_requested{false};
+  std::atomic<bool> lease_lost{false};
+};
+
+std::string seconds_text(std::int64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+std::string job_label(const JobRecord& job) {
+  return "job " + job.id + " (" + job.name + ") attempt " + std::to_string(job.attempts) + "/" +
+         std::to_string(job.max_attempts);
+}
+
+}  // namespace
+
+struct JobWorkers::Shared {
+  JobQueue* queue;
+  Executor executor;
+  Logger* logger;
+
+  // Workers hold it shared while they use queue or logger after a run; stop() takes it exclusive
+  // to set `abandoned`, after which a still-running worker touches neither (they may be gone).
+  std::shared_mutex gate;
+  bool abandoned = false;  // guarded by gate
+
+  std::atomic<bool> stopping{false};    // no more claims
+  std::atomic<bool> stop_cancel{false};  // grace over: running jobs see cancelled()
+
+  std::mutex mutex;                // guards running and heartbeat_stop
+  std::condition_variable changed;  // a run ended, or the heartbeat must stop
+  std::map<std::string, std::shared_ptr<Running>> running;
+  bool heartbeat_stop = false;
+
+  void log(LogLevel level, int tag, const std::string& message) {
+    if (logger->enabled(level)) logger->log(level, tag, message);
+  }
+};
+
+namespace {
+
+class Control final : public JobControl {
+ public:
+  Control(JobWorkers::Shared& s, Running& r, std::int64_t deadline_ms) : s_(s), r_(r), deadline_ms_(deadline_ms) {}
+
+  void progress(double fraction, const std::string& message) override {
+    std::shared_lock<std::shared_mutex> gate(s_.gate);
+    if (s_.abandoned || r_.lease_lost) return;
+    try {
+      s_.queue->progress(r_.id, r_.owner, fraction, message);
+    } catch (const std::exception& e) {
+      // Progress is advisory: the job keeps running, the heartbeat keeps its lease.
+      s_.log(LogLevel::kWarn, tag::kJobStoreFailed, "job " + r_.id + ": progress not stored: " + e.what());
+    }
+  }
+
+  StopReason stop_reason() const override {
+    if (r_.lease_lost) return StopReason::kLeaseLost;
+    if (r_.cancel_requested) return StopReason::kCancelRequested;
+    if (deadline_ms_ > 0) {
+      // The queue's clock may be gone once the pool is abandoned.
+      std::shared_lock<std::shared_mutex> gate(s_.gate);
+      if (s_.abandoned) return StopReason::kShuttingDown;
+      if (s_.queue->now_ms() >= deadline_ms_) return StopReason::kTimedOut;
+    }
+    if (s_.stop_cancel) return StopReason::kShuttingDown;
+    return StopReason::kNone;
+  }
+
+ private:
+  JobWorkers::Shared& s_;
+  Running& r_;
+  std::int64_t deadline_ms_;
+};
+
+// Runs one claimed job and records its outcome. Returns false when the pool was abandoned while
+// the job ran: the thread must then end without touching anything but `s`.
+bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job, const std::string& owner,
+             std::int64_t started_ms) {
+  JobWorkers::Shared& s = *sp;
+  auto run = std::make_shared<Running>();
+  run->id = job.id;
+  run->owner = owner;
+  run->cancel_requested = job.cancel_requested;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.running[job.id] = run;
+  }
+  std::int64_t deadline = job.timeout_ms > 0 ? started_ms + job.timeout_ms : 0;
+  Control control(s, *run, deadline);
+
+  JobOutcome outcome;
+  try {
+    outcome = s.executor(job, control);
+  } catch (const std::exception& e) {
+    outcome = JobOutcome::failed(e.what(), true);
+  } catch (...) {
+    outcome = JobOutcome::failed("unknown exception", true);
+  }
+
+  std::shared_lock<std::shared_mutex> gate(s.gate);
+  if (s.abandoned) return false;
+  JobQueue& q = *s.queue;
+  std::int64_t now = q.now_ms();
+  std::string label = job_label(job);
+  try {
+    bool kept = true;
+    if (run->lease_lost) {
+      kept = false;
+    } else if (deadline > 0 && now >= deadline) {
+      kept = q.finish(job.id, owner, JobStatus::kFailed, "timed out after " + seconds_text(job.timeout_ms) + " s");
+      if (kept) s.log(LogLevel::kWarn, tag::kJobTimedOut, label + " timed out after " + seconds_text(job.timeout_ms) + " s");
+    } else if (run->cancel_requested || q.cancel_requested(job.id)) {
+      kept = q.finish(job.id, owner, JobStatus::kCancelled, "cancelled by request");
+      if (kept) s.log(LogLevel::kInfo, tag::kJobCancelled, label + " cancelled by request");
+    } else if (s.stop_cancel && outcome.kind == JobOutcome::Kind::kFailed) {
+      // Stopped by shutdown, not failed: another worker runs it again without losing an attempt.
+      kept = q.release(job.id, owner);
+      if (kept) s.log(LogLevel::kInfo, tag::kJobCancelled, label + " interrupted by shutdown; released");
+    } else if (outcome.kind == JobOutcome::Kind::kDone) {
+      kept = q.finish(job.id, owner, JobStatus::kDone, outcome.result_json);
+      if (kept) s.log(LogLevel::kDebug, tag::kJobFinished, label + " done");
+    } else if (outcome.retryable) {
+      kept = q.retry(job.id, owner, outcome.error);
+      if (kept) {
+        bool last = job.attempts >= job.max_attempts;
+        s.log(LogLevel::kWarn, tag::kJobAttemptFailed, label + (last ? " failed; no attempts left" : " failed; will retry"));
+      }
+    } else {
+      kept = q.finish(job.id, owner, JobStatus::kFailed, outcome.error);
+      if (kept) s.log(LogLevel::kWarn, tag::kJobAttemptFailed, label + " failed (not retryable)");
+    }
+    if (!kept) s.log(LogLevel::kWarn, tag::kJobLeaseLost, label + ": lease lost; result dropped");
+  } catch (const std::exception& e) {
+    s.log(LogLevel::kError, tag::kJobStoreFailed, label + ": outcome not stored: " + e.what());
+  }
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.running.erase(job.id);
+  }
+  s.changed.notify_all();
+  return true;
+}
+
+void worker_main(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std::shared_ptr<std::atomic<bool>> busy) {
+  JobWorkers::Shared& s = *sp;
+  JobQueue& q = *s.queue;
+  const auto min_wait = std::chrono::milliseconds(q.options().poll_min_ms);
+  const auto max_wait = std::chrono::milliseconds(q.options().poll_max_ms);
+  auto wait = min_wait;
+  while (!s.stopping) {
+    std::uint64_t seen = q.work_generation();
+    std::optional<JobRecord> job;
+    std::int64_t started_ms = 0;
+    {
+      std::shared_lock<std::shared_mutex> gate(s.gate);
+      if (s.abandoned || s.stopping) break;
+      try {
+        job = q.claim(owner);
+        started_ms = q.now_ms();
+      } catch (const std::exception& e) {
+        s.log(LogLevel::kError, tag::kJobStoreFailed, "claim failed: " + std::string(e.what()));
+      }
+      if (job && s.stopping) {
+        // Claimed while stop() began: hand it straight back rather than start it now.
+        try {
+          q.release(job->id, owner);
+        } catch (const std::exception& e) {
+          s.log(LogLevel::kError, tag::kJobStoreFailed, "release failed: " + std::string(e.what()));
+        }
+        break;
+      }
+      // Set under the gate so that stop() sees a consistent picture: busy threads are detached,
+      // the others joined.
+      if (job) *busy = true;
+    }
+    if (job) {
+      if (!run_job(sp, *job, owner, started_ms)) return;  // abandoned: stay detached, touch nothing
+      *busy = false;
+      wait = min_wait;
+      continue;
+    }
+    bool woken = q.wait_for_work(seen, wait);
+    wait = woken ? min_wait : std::min(wait * 2, max_wait);
+  }
+}
+
+void remove_spool_dirs(JobWorkers::Shared& s, const std::vector<std::string>& dirs) {
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) s.log(LogLevel::kWarn, tag::kJobPurgeFailed, "cannot remove job spool dir " + dir + ": " + ec.message());
+  }
+}
+
+// Renews the leases of this process's running jobs, picks up cancel requests made through other
+// processes, and purges old finished jobs now and then.
+void heartbeat_main(std::shared_ptr<JobWorkers::Shared> sp) {
+  JobWorkers::Shared& s = *sp;
+  JobQueue& q = *s.queue;
+  const JobQueueOptions& o = q.options();
+  const std::int64_t renew_every = std::max<std::int64_t>(1, o.lease_ms / 3);
+  const auto tick = std::chrono::milliseconds(std::min<std::int64_t>(renew_every, std::max<std::int64_t>(o.poll_max_ms, 1)));
+  std::int64_t last_renew = q.now_ms();
+  std::int64_t last_purge = 0;
+  std::unique_lock<std::mutex> lock(s.mutex);
+  while (!s.changed.wait_for(lock, tick, [&] { return s.heartbeat_stop; })) {
+    std::vector<std::shared_ptr<Running>> jobs;
+    for (const auto& [id, run] : s.running) jobs.push_back(run);
+    lock.unlock();
+    std::int64_t now = q.now_ms();
+    bool renew = now - last_renew >= renew_every - tick.count() / 2;
+    if (renew) last_renew = now;
+    for (const auto& run : jobs) {
+      if (run->lease_lost) continue;
+      try {
+        if (renew && !q.renew(run->id, run->owner)) {
+          run->lease_lost = true;
+          s.log(LogLevel::kWarn, tag::kJobLeaseLost, "job " + run->id + ": lease lost while running");
+          continue;
+        }
+        if (!run->cancel_requested && q.cancel_requested(run->id)) {
+          run->cancel_requested = true;
+          s.log(LogLevel::kInfo, tag::kJobCancelled, "job " + run->id + ": cancel requested");
+        }
+      } catch (const std::exception& e) {
+        s.log(LogLevel::kError, tag::kJobStoreFailed, "job " + run->id + ": heartbeat failed: " + e.what());
+      }
+    }
+    if (o.purge_interval_ms > 0 && now - last_purge >= o.purge_interval_ms) {
+      last_purge = now;
+      try {
+        remove_spool_dirs(s, q.purge_finished());
+      } catch (const std::exception& e) {
+        s.log(LogLevel::kError, tag::kJobStoreFailed, "purge failed: " + std::string(e.what()));
+      }
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace
+
+JobWorkers::JobWorkers(JobQueue& queue, Executor executor, std::size_t n_threads, Logger& logger)
+    : shared_(std::make_shared<Shared>()), n_threads_(std::max<std::size_t>(1, n_threads)) {
+  shared_->queue = &queue;
+  shared_->executor = std::move(executor);
+  shared_->logger = &logger;
+}
+
+JobWorkers::~JobWorkers() {
+  if (started_ && !stopped_) stop(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+}
+
+void JobWorkers::start() {
+  if (started_) return;
+  started_ = true;
+  std::string pid = std::to_string(::getpid());
+  for (std::size_t i = 0; i < n_threads_; ++i) {
+    busy_.push_back(std::make_shared<std::atomic<bool>>(false));
+    workers_.emplace_back(worker_main, shared_, pid + ":" + std::to_string(i), busy_.back());
+  }
+  heartbeat_ = std::thread(heartbeat_main, shared_);
+  shared_->log(LogLevel::kInfo, tag::kJobWorkersStarted,
+               "job workers started: " + std::to_string(n_threads_) + " threads in pid " + pid);
+}
+
+JobWorkers::StopReport JobWorkers::stop(std::chrono::milliseconds grace, std::chrono::milliseconds after_cancel) {
+  StopReport report;
+  if (!started_ || stopped_) return report;
+  stopped_ = true;
+  Shared& s = *shared_;
+  s.stopping = true;
+  s.queue->wake_all();
+  auto drained = [&] { return s.running.empty(); };
+  {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    if (!s.changed.wait_for(lock, grace, drained)) {
+      s.stop_cancel = true;
+      s.changed.wait_for(lock, after_cancel, drained);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.heartbeat_stop = true;
+  }
+  s.changed.notify_all();
+  heartbeat_.join();
+
+  std::vector<bool> detach(workers_.size(), false);
+  {
+    std::unique_lock<std::shared_mutex> gate(s.gate);
+    s.stop_cancel = true;
+    s.abandoned = true;
+    for (std::size_t i = 0; i < workers_.size(); ++i) detach[i] = busy_[i]->load();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (const auto& [id, run] : s.running) report.still_running.push_back(id);
+  }
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    if (detach[i]) {
+      workers_[i].detach();
+    } else {
+      workers_[i].join();
+    }
+  }
+  workers_.clear();
+  for (const auto& id : report.still_running) {
+    s.log(LogLevel::kWarn, tag::kJobStillRunning,
+          "job " + id + " still running at stop; its lease will expire and another worker re-runs it");
+  }
+  s.log(LogLevel::kInfo, tag::kJobWorkersStarted,
+        "job workers stopped; " + std::to_string(report.still_running.size()) + " job(s) left running");
+  return report;
+}
+
+}  // namespace flaskpp::core
