@@ -163,6 +163,12 @@ Response App::run_action(Exchange& ex) const {
       return (*route_handlers_[ex.match.rule])(HandlerContext{*this, ex.request, ex.match.params, ex.log});
     case ActionKind::kUpload:
       return upload_action(ex);
+    case ActionKind::kJob:
+      return job_action(ex);
+    case ActionKind::kJobStatus:
+      return job_status_action(ex);
+    case ActionKind::kJobCancel:
+      return job_cancel_action(ex);
   }
   throw InternalError("unknown action");
 }

@@ -87,6 +87,22 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
         throw ConfigError("FlaskppRoute at " + r.where + ": unknown handler '" + r.target + "' (known: " + known + ")");
       }
     }
+    if (r.action == ActionKind::kJob || r.action == ActionKind::kJobStatus || r.action == ActionKind::kJobCancel) {
+      if (!settings_.jobs) throw ConfigError("FlaskppRoute at " + r.where + ": jobs need a job store (FlaskppJobStore)");
+    }
+    if (r.action == ActionKind::kJob) {
+      bool known = handlers_.find(r.target) != nullptr ||
+                   std::find(settings_.job_functions.begin(), settings_.job_functions.end(), r.target) !=
+                       settings_.job_functions.end();
+      if (!known) {
+        std::string names;
+        for (const auto& n : settings_.job_functions) names += (names.empty() ? "" : ", ") + n;
+        for (const auto& n : handlers_.names()) names += (names.empty() ? "" : ", ") + n;
+        throw ConfigError("FlaskppRoute at " + r.where + ": unknown job '" + r.target +
+                          "' (a job function or a handler; known: " + names + ")");
+      }
+    }
+    if (r.action == ActionKind::kJobStatus && job_status_pattern_.empty()) job_status_pattern_ = r.pattern;
     if (r.action == ActionKind::kTemplate || !r.then_template.empty()) needs_templates = true;
     route_handlers_.push_back(h);
     std::unique_ptr<UploadPolicy> policy;
@@ -105,6 +121,12 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
       upload_dirs_checked = true;
     }
     upload_policies_.push_back(std::move(policy));
+  }
+  for (const auto& r : routes_) {
+    if (r.action == ActionKind::kJob && job_status_pattern_.empty()) {
+      throw ConfigError("FlaskppRoute at " + r.where + ": a job route needs a job-status route in the same server, "
+                        "e.g. FlaskppRoute GET /jobs/<uuid:id> job-status");
+    }
   }
   // A handler may render_template() too: the store exists whenever a directory is configured.
   if (needs_templates || !settings_.template_dir.empty()) {
@@ -240,8 +262,14 @@ Response App::describe_failure(const std::exception_ptr& error, const Request& r
                                  : dynamic_cast<const TemplateNotFound*>(&e) ? tag::kTemplateMissing : tag::kUnhandled;
     log.log(level_for(e.status()), tagno, std::to_string(e.status()) + " for " + where + ": " + e.what());
     std::string msg = e.what();
-    if (e.status() >= 500 && settings_.env != Env::kDevelopment) msg = status_description(e.status());
-    return error_response(e.status(), msg, request, json_route, log);
+    if (e.status() >= 500 && settings_.env != Env::kDevelopment && !dynamic_cast<const ServiceUnavailable*>(&e)) {
+      msg = status_description(e.status());
+    }
+    Response resp = error_response(e.status(), msg, request, json_route, log);
+    if (const auto* busy = dynamic_cast<const ServiceUnavailable*>(&e)) {
+      resp.headers.emplace_back("Retry-After", std::to_string(busy->retry_after_seconds()));
+    }
+    return resp;
   } catch (const std::exception& e) {
     log.log(LogLevel::kError, tag::kUnhandled, "500 for " + where + ": unhandled exception: " + e.what());
     std::string msg = settings_.env == Env::kDevelopment ? std::string("unhandled exception: ") + e.what()
@@ -282,7 +310,7 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     for (const auto& stage : stages_) stage->before_body(ex);
     if (body && route.action != ActionKind::kRedirect && has_body(request)) {
       if (route.action == ActionKind::kUpload) ex.uploads = std::make_unique<UploadSession>(*upload_policies_[match.rule]);
-      read_body(request, *body, limits_, ex.uploads.get(), route.target, route.action == ActionKind::kHandler);
+      read_body(request, *body, limits_, ex.uploads.get(), route.target, route.keeps_file_data());
     }
     for (const auto& stage : stages_) stage->after_body(ex);
     // Uploads are placed only once the answer is final, after every stage has seen it. When a

@@ -19,6 +19,8 @@
 #include "core/body.hpp"
 #include "core/config.hpp"
 #include "core/handlers.hpp"
+#include "core/jobs.hpp"
+#include "core/job_workers.hpp"
 #include "core/json.hpp"
 #include "core/logger.hpp"
 #include "core/page_cache.hpp"
@@ -43,7 +45,16 @@ struct AppSettings {
   std::vector<std::string> upload_allow;       // FlaskppUploadAllow, lower-case ".ext"
   std::optional<std::size_t> max_body;         // FlaskppUploadMaxSize, bytes
   std::optional<std::size_t> max_parts;        // FlaskppUploadMaxParts
+  // Jobs: the process's queue (FlaskppJobStore; not owned, outlives the App), the directory job
+  // input files are kept in, this server's name in job records, and the job functions plugins
+  // registered (a `job NAME` route names one of them or a handler).
+  JobQueue* jobs = nullptr;
+  std::string job_spool_dir;
+  std::string job_origin;
+  std::vector<std::string> job_functions;
 };
+
+struct JobFunctionRef;
 
 class App {
  public:
@@ -97,6 +108,10 @@ class App {
   std::uint64_t renders() const { return renders_.load(std::memory_order_relaxed); }
   // The pipeline's stages, in order.
   std::vector<std::string> stage_names() const;
+  // Runs one attempt of `job` (from a worker thread): the plugin job `function` when given,
+  // otherwise the handler the job names. Throws what the job's code throws.
+  JobOutcome run_job(const JobRecord& job, JobControl& control, const JobFunctionRef* function, Logger& log) const;
+  bool has_job_routes() const { return !job_status_pattern_.empty(); }
   // Whether route i's pages are cached (production; template uses only params, config, env).
   bool caches_pages(std::size_t i) const { return page_caches_[i] != nullptr; }
 
@@ -106,6 +121,11 @@ class App {
   Response upload_action(const Exchange& ex) const;
   Response upload_answer(const RouteDecl& route, const Request& request, const RouteMatch& match,
                          const std::vector<FileInfo>& saved) const;
+  Response job_action(const Exchange& ex) const;
+  Response job_status_action(const Exchange& ex) const;
+  Response job_cancel_action(const Exchange& ex) const;
+  const RouteDecl* job_status_route() const;
+  std::string job_status_url(const std::string& id) const;
   Response route_response(const Request& request, const RouteMatch& match, Logger& log) const;
   bool json_route_for(const Request& request, const RouteMatch& match) const;
   Response failure(const std::exception_ptr& error, const Request& request, bool json_route, Logger& log) const noexcept;
@@ -129,6 +149,7 @@ class App {
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;
+  std::string job_status_pattern_;  // the job-status route's pattern; empty: no job routes
 };
 
 }  // namespace flaskpp::core

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/errors.hpp"
+#include "core/request.hpp"
 #include "core/router.hpp"
 #include "core/templates.hpp"
 
@@ -24,6 +25,22 @@ bool is_handler_name(const std::string& name) {
 }
 
 }  // namespace
+
+long parse_duration_ms(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  std::string unit = text.substr(i);
+  std::optional<std::uint64_t> value;
+  if (i > 0 && i <= 12) value = parse_decimal(text.substr(0, i));
+  long factor = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : unit == "h" ? 3600000
+              : unit == "d" ? 86400000 : 0;
+  constexpr long kMax = 10L * 365 * 86400000;
+  std::uint64_t n = value.value_or(0);
+  if (factor == 0 || n == 0 || n > static_cast<std::uint64_t>(kMax / factor)) {
+    throw ConfigError("'" + text + "' is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d; up to 10 years)");
+  }
+  return static_cast<long>(n) * factor;
+}
 
 RouteDecl parse_route(const std::vector<std::string>& args) {
   if (args.size() < 3) {
@@ -75,8 +92,28 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
     d.action = ActionKind::kUpload;
     d.target = args[3];
     extra = 4;
+  } else if (action == "job") {
+    if (args.size() < 4 || args[3].find('=') != std::string::npos) {
+      throw ConfigError("action 'job' needs a job or handler name, e.g. job predict");
+    }
+    d.action = ActionKind::kJob;
+    d.target = args[3];
+    if (!is_handler_name(d.target)) {
+      throw ConfigError("job name '" + d.target + "' may hold only letters, digits, '_', '-', '.' and ':'");
+    }
+    extra = 4;
+  } else if (action == "job-status" || action == "job-cancel") {
+    d.action = action == "job-status" ? ActionKind::kJobStatus : ActionKind::kJobCancel;
+    Router probe;
+    probe.add(d.methods, d.pattern);
+    const auto& rule = probe.rule(0);
+    if (rule.param_names.size() != 1) {
+      throw ConfigError("action '" + action + "' needs a pattern with exactly one parameter, the job id, e.g. "
+                        "/jobs/<uuid:id>");
+    }
   } else {
-    throw ConfigError("unknown action '" + action + "' (use template, redirect, handler or upload)");
+    throw ConfigError("unknown action '" + action + "' (use template, redirect, handler, upload, job, job-status or "
+                      "job-cancel)");
   }
   for (std::size_t i = extra; i < args.size(); ++i) {
     const std::string& opt = args[i];
@@ -93,12 +130,20 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
       } else {
         throw ConfigError("then='" + value + "' must be json or template:NAME");
       }
+    } else if (d.action == ActionKind::kJob && key == "timeout") {
+      d.job_timeout_ms = parse_duration_ms(value);
+    } else if (d.action == ActionKind::kJob && key == "attempts") {
+      auto n = parse_decimal(value);
+      if (!n || *n < 1 || *n > 100) throw ConfigError("attempts='" + value + "' must be from 1 to 100");
+      d.job_attempts = static_cast<int>(*n);
     } else if (d.action == ActionKind::kUpload && key == "replace") {
       if (value != "on" && value != "off") throw ConfigError("replace='" + value + "' must be on or off");
       d.replace = value == "on";
     } else {
       throw ConfigError("unknown option '" + key + "' for action '" + action + "'" +
-                        (d.action == ActionKind::kUpload ? " (upload takes then= and replace=)" : ""));
+                        (d.action == ActionKind::kUpload ? " (upload takes then= and replace=)"
+                         : d.action == ActionKind::kJob  ? " (job takes timeout= and attempts=)"
+                                                         : ""));
     }
   }
   return d;
