@@ -297,12 +297,12 @@ class WriteTxn {
 }  // namespace
 
 // Borrows a connection for one store call and returns it to the pool.
-class SqliteJobStore::Lease {
+class SqliteJobStore::Borrowed {
  public:
-  explicit Lease(SqliteJobStore& s) : s_(s), c_(s.acquire()) {}
-  ~Lease() { s_.give_back(c_); }
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
+  explicit Borrowed(SqliteJobStore& s) : s_(s), c_(s.acquire()) {}
+  ~Borrowed() { s_.give_back(c_); }
+  Borrowed(const Borrowed&) = delete;
+  Borrowed& operator=(const Borrowed&) = delete;
   Connection& operator*() const { return *c_; }
 
  private:
@@ -388,8 +388,8 @@ void SqliteJobStore::give_back(Connection* c) {
 }
 
 bool SqliteJobStore::enqueue(const JobRecord& job, std::size_t queue_max) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   {
     Stmt count(c, kCountActive);
@@ -411,8 +411,8 @@ bool SqliteJobStore::enqueue(const JobRecord& job, std::size_t queue_max) {
 
 std::optional<JobRecord> SqliteJobStore::claim(const std::string& owner, std::int64_t now_ms,
                                                std::int64_t lease_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   Stmt(c, kExpireCancelled).bind(1, now_ms).run();
   Stmt(c, kExpireExhausted).bind(1, now_ms).run();
@@ -431,8 +431,8 @@ std::optional<JobRecord> SqliteJobStore::claim(const std::string& owner, std::in
 
 bool SqliteJobStore::renew(const std::string& id, const std::string& owner, std::int64_t now_ms,
                            std::int64_t lease_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   Stmt s(c, kRenew);
   s.bind(1, id).bind(2, owner).bind(3, now_ms + lease_ms).bind(4, now_ms).run();
@@ -443,8 +443,8 @@ bool SqliteJobStore::renew(const std::string& id, const std::string& owner, std:
 
 void SqliteJobStore::progress(const std::string& id, const std::string& owner, double fraction,
                               const std::string& message, std::int64_t now_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   Stmt(c, kProgress).bind(1, id).bind(2, owner).bind(3, fraction).bind(4, message).bind(5, now_ms).run();
   txn.commit();
@@ -453,8 +453,8 @@ void SqliteJobStore::progress(const std::string& id, const std::string& owner, d
 bool SqliteJobStore::finish(const std::string& id, const std::string& owner, JobStatus status,
                             const std::string& result_or_error, std::int64_t now_ms) {
   if (!is_terminal(status)) return false;
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   bool ok;
   if (status == JobStatus::kDone) {
@@ -474,8 +474,8 @@ bool SqliteJobStore::finish(const std::string& id, const std::string& owner, Job
 
 bool SqliteJobStore::retry(const std::string& id, const std::string& owner, const std::string& error,
                            std::int64_t now_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   Stmt s(c, kRetry);
   s.bind(1, id).bind(2, owner).bind(3, error).bind(4, now_ms).run();
@@ -485,8 +485,8 @@ bool SqliteJobStore::retry(const std::string& id, const std::string& owner, cons
 }
 
 bool SqliteJobStore::release(const std::string& id, const std::string& owner, std::int64_t now_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   Stmt s(c, kRelease);
   s.bind(1, id).bind(2, owner).bind(3, now_ms).run();
@@ -496,8 +496,8 @@ bool SqliteJobStore::release(const std::string& id, const std::string& owner, st
 }
 
 JobStore::CancelResult SqliteJobStore::cancel(const std::string& id, std::int64_t now_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   std::optional<JobStatus> status;
   {
@@ -522,23 +522,23 @@ JobStore::CancelResult SqliteJobStore::cancel(const std::string& id, std::int64_
 }
 
 std::optional<JobRecord> SqliteJobStore::get(const std::string& id) {
-  Lease lease(*this);
-  Stmt s(*lease, kGet);
+  Borrowed conn(*this);
+  Stmt s(*conn, kGet);
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   return s.record();
 }
 
 bool SqliteJobStore::cancel_requested(const std::string& id) {
-  Lease lease(*this);
-  Stmt s(*lease, kCancelFlag);
+  Borrowed conn(*this);
+  Stmt s(*conn, kCancelFlag);
   s.bind(1, id);
   return s.step() && s.int64(0) != 0;
 }
 
 std::vector<std::string> SqliteJobStore::purge_finished(std::int64_t now_ms, std::int64_t retention_ms) {
-  Lease lease(*this);
-  Connection& c = *lease;
+  Borrowed conn(*this);
+  Connection& c = *conn;
   WriteTxn txn(c);
   std::vector<std::string> dirs;
   {
@@ -554,8 +554,8 @@ std::vector<std::string> SqliteJobStore::purge_finished(std::int64_t now_ms, std
 }
 
 std::size_t SqliteJobStore::count_active() {
-  Lease lease(*this);
-  Stmt s(*lease, kCountActive);
+  Borrowed conn(*this);
+  Stmt s(*conn, kCountActive);
   return s.step() ? static_cast<std::size_t>(s.int64(0)) : 0;
 }
 

@@ -61,7 +61,7 @@ class SqliteJobStore final : public JobStore {
   class Connection;  // one sqlite3 handle with its prepared statements (job_store_sqlite.cpp)
 
  private:
-  class Lease;  // borrows a connection from the pool for one call
+  class Borrowed;  // a connection taken from the pool for one call
   Connection* acquire();
   void give_back(Connection* c);
 

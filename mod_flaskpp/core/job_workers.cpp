@@ -69,6 +69,11 @@ class Control final : public JobControl {
   void progress(double fraction, const std::string& message) override {
     std::shared_lock<std::shared_mutex> gate(s_.gate);
     if (s_.abandoned || r_.lease_lost) return;
+    // Each report is a write transaction shared by every process: a job reporting per item of a
+    // tight loop is thinned to one write per kProgressEveryMs (the first and 100 % always pass).
+    std::int64_t now = s_.queue->now_ms();
+    if (last_progress_ms_ != 0 && now - last_progress_ms_ < kProgressEveryMs && fraction < 1.0) return;
+    last_progress_ms_ = now;
     try {
       s_.queue->progress(r_.id, r_.owner, fraction, message);
     } catch (const std::exception& e) {
@@ -91,9 +96,11 @@ class Control final : public JobControl {
   }
 
  private:
+  static constexpr std::int64_t kProgressEveryMs = 200;
   JobWorkers::Shared& s_;
   Running& r_;
   std::int64_t deadline_ms_;
+  std::int64_t last_progress_ms_ = 0;
 };
 
 // Runs one claimed job and records its outcome. Returns false when the pool was abandoned while

@@ -57,7 +57,8 @@ class JobControl {
  public:
   enum class StopReason { kNone, kCancelRequested, kTimedOut, kShuttingDown, kLeaseLost };
   virtual ~JobControl() = default;
-  // Reports progress (fraction clamped to 0..1) to the status endpoint. Never throws.
+  // Reports progress (fraction clamped to 0..1) to the status endpoint; reports closer than
+  // 200 ms to the previous one are dropped (except 100 %). Never throws.
   virtual void progress(double fraction, const std::string& message) = 0;
   // Why the job should stop now; a job checks it between steps and returns early.
   virtual StopReason stop_reason() const = 0;
