@@ -17,6 +17,14 @@ constexpr const char* kUploadMaxSize = "FlaskppUploadMaxSize";
 constexpr const char* kUploadMaxParts = "FlaskppUploadMaxParts";
 constexpr const char* kQuickHandler = "FlaskppQuickHandler";
 constexpr const char* kPlugin = "FlaskppPlugin";
+constexpr const char* kJobStore = "FlaskppJobStore";
+constexpr const char* kJobWorkers = "FlaskppJobWorkers";
+constexpr const char* kJobQueueMax = "FlaskppJobQueueMax";
+constexpr const char* kJobRetention = "FlaskppJobRetention";
+constexpr const char* kJobLease = "FlaskppJobLease";
+constexpr const char* kJobGrace = "FlaskppJobGrace";
+constexpr const char* kJobTimeout = "FlaskppJobTimeout";
+constexpr const char* kJobSpoolDir = "FlaskppJobSpoolDir";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {
@@ -33,4 +41,12 @@ const char* fpp_set_upload_max_size(cmd_parms* cmd, void* dcfg, const char* size
 const char* fpp_set_upload_max_parts(cmd_parms* cmd, void* dcfg, const char* count) noexcept;
 const char* fpp_set_quick_handler(cmd_parms* cmd, void* dcfg, int on) noexcept;
 const char* fpp_set_plugin(cmd_parms* cmd, void* dcfg, int argc, char* const argv[]) noexcept;
+const char* fpp_set_job_store(cmd_parms* cmd, void* dcfg, const char* spec, const char* option) noexcept;
+const char* fpp_set_job_workers(cmd_parms* cmd, void* dcfg, const char* n) noexcept;
+const char* fpp_set_job_queue_max(cmd_parms* cmd, void* dcfg, const char* n) noexcept;
+const char* fpp_set_job_retention(cmd_parms* cmd, void* dcfg, const char* d) noexcept;
+const char* fpp_set_job_lease(cmd_parms* cmd, void* dcfg, const char* d) noexcept;
+const char* fpp_set_job_grace(cmd_parms* cmd, void* dcfg, const char* d) noexcept;
+const char* fpp_set_job_timeout(cmd_parms* cmd, void* dcfg, const char* d) noexcept;
+const char* fpp_set_job_spool_dir(cmd_parms* cmd, void* dcfg, const char* dir) noexcept;
 }

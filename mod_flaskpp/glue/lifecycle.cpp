@@ -26,25 +26,27 @@ constexpr const char* kDefaultWorkDir = "flaskpp-upload";  // under DefaultRunti
 
 const char* server_name(server_rec* s) { return s->server_hostname ? s->server_hostname : "(main)"; }
 
-// The upload work directory: created when missing and then given to Apache's User (as mod_cgid
-// does with its socket directory), since Apache's children write into it. An existing directory
-// is never taken over: it must already be writable by that User.
-void ensure_work_dir(const std::string& dir) {
+}  // namespace
+
+// The upload work directory (and the job directories): created when missing and then given to
+// Apache's User (as mod_cgid does with its socket directory), since Apache's children write into
+// it. An existing directory is never taken over: it must already be writable by that User.
+void ensure_work_dir(const std::string& dir, const std::string& what) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
   if (::mkdir(dir.c_str(), 0750) == 0) {
     if (::geteuid() == 0 && ::chown(dir.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
-      throw core::ConfigError("cannot give upload work directory '" + dir + "' to Apache's User: " +
+      throw core::ConfigError("cannot give " + what + " '" + dir + "' to Apache's User: " +
                               std::strerror(errno));
     }
     return;
   }
   if (errno != EEXIST) {
-    throw core::ConfigError("cannot create upload work directory '" + dir + "': " + std::strerror(errno));
+    throw core::ConfigError("cannot create " + what + " '" + dir + "': " + std::strerror(errno));
   }
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw core::ConfigError("upload work directory '" + dir + "' is not a directory");
+    throw core::ConfigError(what + " '" + dir + "' is not a directory");
   }
   if (::geteuid() != 0) return;  // not started as root: the children run as this very user
   // Creating files needs write and search permission, by the class that applies to that user.
@@ -53,14 +55,16 @@ void ensure_work_dir(const std::string& dir) {
                   : st.st_gid == ap_unixd_config.group_id ? allows(S_IWGRP, S_IXGRP)
                                                           : allows(S_IWOTH, S_IXOTH);
   if (!writable) {
-    throw core::ConfigError("upload work directory '" + dir +
+    throw core::ConfigError(what + " '" + dir +
                             "' exists but is not writable by Apache's User (chown it to that user, or name a new "
                             "directory: one that does not exist yet is created for that user)");
   }
 }
 
+namespace {
+
 // Builds one server's App; throws ConfigError.
-void build_app(apr_pool_t* pconf, ServerConfig& cfg, const ProcessState& state) {
+void build_app(apr_pool_t* pconf, server_rec* s, ServerConfig& cfg, const ProcessState& state) {
   for (const auto& entry : cfg.error_templates) {
     cfg.error_paths.emplace_back(entry.first, kErrorPrefix + std::to_string(entry.first));
   }
@@ -70,6 +74,12 @@ void build_app(apr_pool_t* pconf, ServerConfig& cfg, const ProcessState& state) 
     core::check_work_dir_placement(settings.upload_dir, settings.upload_work_dir);  // before touching it
     ensure_work_dir(settings.upload_work_dir);
   }
+  if (state.job_service) {
+    settings.jobs = state.job_service->queue.get();
+    settings.job_spool_dir = state.job_service->spool_dir;
+  }
+  settings.job_origin = job_origin(s);
+  for (const auto& [name, ref] : state.job_functions) settings.job_functions.push_back(name);
   cfg.app = std::make_shared<const core::App>(std::move(settings), cfg.routes, state.handlers);
 }
 
@@ -139,6 +149,26 @@ extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, ser
                    FPPLOGNO(00018) "mod_flaskpp: a server configuration could not be created or merged (see above)");
       return HTTP_INTERNAL_SERVER_ERROR;
     }
+    // The job store first: the Apps of servers with job routes are built on its queue.
+    state.job_service.reset();
+    bool job_routes = false;
+    for (server_rec* s = base; s; s = s->next) {
+      if (ServerConfig* cfg = server_config(s)) {
+        for (const auto& r : cfg->routes) {
+          job_routes = job_routes || r.action == core::ActionKind::kJob || r.action == core::ActionKind::kJobStatus ||
+                       r.action == core::ActionKind::kJobCancel;
+        }
+      }
+    }
+    if (job_routes) {
+      try {
+        prepare_jobs(pconf, state);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, base,
+                     FPPLOGNO(00033) "mod_flaskpp: the job store cannot work: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+    }
     for (server_rec* s = base; s; s = s->next) {
       ServerConfig* cfg = server_config(s);
       if (!cfg) {
@@ -150,7 +180,7 @@ extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, ser
       cfg->error_paths.clear();
       if (cfg->routes.empty() && cfg->error_templates.empty()) continue;
       try {
-        build_app(pconf, *cfg, state);
+        build_app(pconf, s, *cfg, state);
       } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
                      FPPLOGNO(00011) "mod_flaskpp: configuration of %s:%d cannot work: %s", server_name(s), s->port,
@@ -215,6 +245,10 @@ extern "C" void fpp_child_init(apr_pool_t* pchild, server_rec* s) noexcept {
       // The child serves on: the plugin's handlers answer what they can (their errors are 500s).
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00031) "mod_flaskpp: %s", e.what());
     }
+    // After the plugins' child start (and so stopped before their child stop: cleanups run in
+    // reverse), the job workers.
+    ProcessState& state = process_state(s->process->pconf);
+    if (state.job_service) start_job_workers(pchild, s, state);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00023) "mod_flaskpp: child %ld ready",
                  static_cast<long>(::getpid()));
     return OK;

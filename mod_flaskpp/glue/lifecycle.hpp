@@ -13,6 +13,7 @@
 
 #include "core/handlers.hpp"
 #include "core/plugins.hpp"
+#include "glue/jobs.hpp"
 #include "glue/apache.hpp"
 
 namespace flaskpp::glue {
@@ -20,8 +21,10 @@ namespace flaskpp::glue {
 struct ProcessState {
   core::HandlerRegistry handlers;  // built-ins; plugins register theirs while the config is read
   std::vector<core::Plugin*> plugins;                   // FlaskppPlugin, in order; owned by pconf cleanups
-  std::map<std::string, core::JobFunctionRef> jobs;  // job functions registered by plugins
+  std::map<std::string, core::JobFunctionRef> job_functions;  // registered by plugins
   bool config_failed = false;      // a create or merge callback failed: startup must stop
+  JobSettings job_settings;        // the job directives
+  std::unique_ptr<JobService> job_service;  // built in check_config when a route uses jobs
 };
 
 // The state of the configuration cycle `pconf` belongs to, created on first use (the main
@@ -30,6 +33,10 @@ ProcessState& process_state(apr_pool_t* pconf);
 
 // httpd has no way to fail a create or merge callback: the failure is logged, marked in the
 // process state, and check_config then stops startup. Consumers treat a null config as absent.
+// Creates `dir` for Apache's User when missing; an existing one must be writable by that User.
+// Throws ConfigError naming `what`.
+void ensure_work_dir(const std::string& dir, const std::string& what = "upload work directory");
+
 void note_config_failure(apr_pool_t* pconf, const char* what, const char* why) noexcept;
 
 extern "C" {

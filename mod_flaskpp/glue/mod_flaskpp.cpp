@@ -43,6 +43,23 @@ const command_rec fpp_commands[] = {
                  "On: answer routes from the quick handler, skipping Apache's access checks (default Off)"),
     AP_INIT_TAKE_ARGV(d::kPlugin, as_cmd(fpp_set_plugin), nullptr, RSRC_CONF,
                       "NAME PATH.so [key=value ...]: load a plugin's handlers and jobs (server config only)"),
+    AP_INIT_TAKE12(d::kJobStore, as_cmd(fpp_set_job_store), nullptr, RSRC_CONF,
+                   "sqlite:PATH [sync=normal|full]: the durable job store shared by all children "
+                   "(default sqlite:DefaultRuntimeDir/flaskpp-jobs/jobs.sqlite)"),
+    AP_INIT_TAKE1(d::kJobWorkers, as_cmd(fpp_set_job_workers), nullptr, RSRC_CONF,
+                  "job worker threads per child process (default 2; 0: this server only accepts jobs)"),
+    AP_INIT_TAKE1(d::kJobQueueMax, as_cmd(fpp_set_job_queue_max), nullptr, RSRC_CONF,
+                  "most queued + running jobs; more are answered 503 with Retry-After (default 1000)"),
+    AP_INIT_TAKE1(d::kJobRetention, as_cmd(fpp_set_job_retention), nullptr, RSRC_CONF,
+                  "how long finished jobs stay readable, e.g. 1d (default)"),
+    AP_INIT_TAKE1(d::kJobLease, as_cmd(fpp_set_job_lease), nullptr, RSRC_CONF,
+                  "a claim's lease; a job whose child died is run again after it (default 30s)"),
+    AP_INIT_TAKE1(d::kJobGrace, as_cmd(fpp_set_job_grace), nullptr, RSRC_CONF,
+                  "how long an exiting child lets running jobs finish (default 10s)"),
+    AP_INIT_TAKE1(d::kJobTimeout, as_cmd(fpp_set_job_timeout), nullptr, RSRC_CONF,
+                  "default run time limit of a job attempt, e.g. 5m (default: none)"),
+    AP_INIT_TAKE1(d::kJobSpoolDir, as_cmd(fpp_set_job_spool_dir), nullptr, RSRC_CONF,
+                  "where job input files are kept until the job is removed (default: <store dir>/spool)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept {

@@ -81,11 +81,11 @@ extern "C" const char* fpp_set_plugin(cmd_parms* cmd, void*, int argc, char* con
     plugin->register_with(reinterpret_cast<core::Plugin::RegisterFn>(register_sym));
     core::add_plugin_handlers(state.handlers, *plugin);
     for (const core::PluginJob& job : plugin->jobs()) {
-      if (state.jobs.count(job.name)) {
+      if (state.job_functions.count(job.name)) {
         throw core::ConfigError("plugin " + name + " (" + path + "): job '" + job.name + "' is already registered by plugin " +
-                                state.jobs[job.name].plugin->name());
+                                state.job_functions[job.name].plugin->name());
       }
-      state.jobs[job.name] = core::JobFunctionRef{plugin, job.slot};
+      state.job_functions[job.name] = core::JobFunctionRef{plugin, job.slot};
     }
     state.plugins.push_back(plugin);
     return nullptr;
