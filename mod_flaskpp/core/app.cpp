@@ -4,6 +4,7 @@
 
 #include "core/errors.hpp"
 #include "core/negotiation.hpp"
+#include "core/plugins.hpp"
 
 namespace flaskpp::core {
 
@@ -258,15 +259,20 @@ Response App::describe_failure(const std::exception_ptr& error, const Request& r
   try {
     std::rethrow_exception(error);
   } catch (const HttpError& e) {
-    int tagno = e.status() < 500 ? tag::kClientError
-                                 : dynamic_cast<const TemplateNotFound*>(&e) ? tag::kTemplateMissing : tag::kUnhandled;
-    log.log(level_for(e.status()), tagno, std::to_string(e.status()) + " for " + where + ": " + e.what());
+    const auto* busy = dynamic_cast<const ServiceUnavailable*>(&e);
+    int tagno = e.status() < 500                                  ? tag::kClientError
+                : busy                                            ? tag::kOverloaded
+                : dynamic_cast<const TemplateNotFound*>(&e) ? tag::kTemplateMissing
+                                                                  : tag::kUnhandled;
+    // A full queue is load, not a fault of the server: a warning.
+    log.log(busy ? LogLevel::kWarn : level_for(e.status()), tagno,
+            std::to_string(e.status()) + " for " + where + ": " + e.what());
     std::string msg = e.what();
-    if (e.status() >= 500 && settings_.env != Env::kDevelopment && !dynamic_cast<const ServiceUnavailable*>(&e)) {
+    if (e.status() >= 500 && settings_.env != Env::kDevelopment && !busy) {
       msg = status_description(e.status());
     }
     Response resp = error_response(e.status(), msg, request, json_route, log);
-    if (const auto* busy = dynamic_cast<const ServiceUnavailable*>(&e)) {
+    if (busy) {
       resp.headers.emplace_back("Retry-After", std::to_string(busy->retry_after_seconds()));
     }
     return resp;

@@ -24,6 +24,7 @@ constexpr int kPluginLog = 25;        // a plugin's own log line
 constexpr int kPluginFailed = 26;     // a plugin's handler or job threw
 constexpr int kPluginHookFailed = 27; // on_child_start / on_child_stop threw
 constexpr int kJobStoreUnavailable = 32;  // a job could not be stored (503)
+constexpr int kOverloaded = 34;           // 503: the job queue is full
 }  // namespace tag
 
 // Empty when `stamp` matches this module's SDK and compiler ABI; otherwise what differs.

@@ -97,7 +97,7 @@ FLASKPP_PLUGIN(app) {
     if (in.json.IsObject() && in.json.HasMember("ms") && in.json["ms"].IsInt()) ms = in.json["ms"].GetInt();
     for (long waited = 0; waited < ms; waited += 10) {
       if (job.cancelled()) return flaskpp::JsonValue({{"cancelled", true}}).to_document();
-      job.progress(static_cast<double>(waited) / static_cast<double>(ms), "sleeping");
+      job.progress(static_cast<double>(waited) / static_cast<double>(ms), "sleeping in pid " + std::to_string(::getpid()));
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     rapidjson::Document out;
