@@ -5,7 +5,9 @@
 
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "it_http.hpp"
@@ -166,6 +168,26 @@ TEST_F(Plugin, OnStartRanOnceInTheParentAndOnChildStartInEachChild) {
   EXPECT_NE(d["start_pid"].GetInt64(), d["pid"].GetInt64()) << "on_start must not run in a child";
   EXPECT_EQ(d["start_pid"].GetInt64(), d["ppid"].GetInt64()) << "on_start runs in Apache's parent";
   EXPECT_EQ(d["child_starts"].GetInt(), 1);
+}
+
+TEST_F(Plugin, TheReadmeExampleBuildsAgainstTheInstalledPackageAndAnswers) {
+  Reply r = get("/t/readme/hello?name=Ada");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"greeting\":\"Howdy, Ada\"}\n");
+  std::string long_name(101, 'x');
+  EXPECT_EQ(get("/t/readme/hello?name=" + long_name).status, 422);
+  Reply job = post_json("/t/readme/slow-hello?name=Bo", "{}");
+  ASSERT_EQ(job.status, 202) << job.body;
+  std::string id = parse(job.body)["id"].GetString();
+  for (int i = 0; i < 500; ++i) {
+    auto d = parse(get("/jobs/" + id).body);
+    if (std::string(d["status"].GetString()) == "done") {
+      EXPECT_STREQ(d["result"]["greeting"].GetString(), "hello, Bo");
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "the README's job never finished";
 }
 
 }  // namespace
