@@ -25,6 +25,7 @@ HTTPD = "/usr/sbin/apache2"
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 GENERATION = "resuming normal operations"
 MODULE, SOURCE = sys.argv[1], sys.argv[2]
+PLUGINS = os.environ.get("FLASKPP_TEST_PLUGINS", "")
 
 TEMPLATES = {
     "tpl-main/show.html": '<p id="tpl">main template</p>\n<p id="site">{{config.SITE}}</p>\n'
@@ -72,8 +73,9 @@ class Instance:
     def __init__(self):
         self.root = tempfile.mkdtemp(prefix="flaskpp-own.", dir="/var/tmp")
         os.chmod(self.root, 0o755)
-        for d in ("run", "logs", "htdocs", "tpl-main", "tpl-vhost"):
+        for d in ("run", "logs", "htdocs", "tpl-main", "tpl-vhost", "plugin"):
             os.mkdir(os.path.join(self.root, d))
+        shutil.copy(os.path.join(PLUGINS, "reload_v1.so"), os.path.join(self.root, "plugin", "reload.so"))
         for name, text in TEMPLATES.items():
             with open(os.path.join(self.root, name), "w") as f:
                 f.write(text)
@@ -337,6 +339,47 @@ class VhostInheritance(OwnInstanceTest):
         # No FPP00002 (a template the merged configuration names but cannot load) for any host.
         self.assertEqual(self.inst.bad_lines(0), [])
         self.assertEqual(self.inst.log_text().count("FPP00001: mod_flaskpp ready"), 5, self.inst.log_text())
+
+
+class PluginReload(OwnInstanceTest):
+    def test_graceful_restart_loads_a_rebuilt_plugin_without_a_failed_request(self):
+        self.assertEqual(self.get("/version").json(), {"version": 1})
+        statuses, versions, stop = [], set(), threading.Event()
+
+        # A new connection per request: an idle keep-alive connection that the old generation
+        # closes is a client-side retry (as browsers do for GET), not a failed request.
+        def hammer():
+            while not stop.is_set():
+                try:
+                    r = requests.get(self.inst.url("/version"), timeout=10)
+                    statuses.append(r.status_code)
+                    if r.status_code == 200:
+                        versions.add(r.json()["version"])
+                except requests.RequestException as e:
+                    statuses.append(repr(e))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        # The rebuilt plugin is installed as a new file (a new inode), as the README says.
+        fresh = os.path.join(self.inst.root, "plugin", "reload.so.new")
+        shutil.copy(os.path.join(PLUGINS, "reload_v2.so"), fresh)
+        os.rename(fresh, os.path.join(self.inst.root, "plugin", "reload.so"))
+        generations = self.inst.generations()
+        self.assertEqual(self.inst.httpd("-k", "graceful").returncode, 0)
+        self.assertTrue(wait_until(lambda: self.inst.generations() > generations, 20))
+        self.assertTrue(wait_until(lambda: self.get("/version").json() == {"version": 2}, 20))
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        failed = [s for s in statuses if s != 200]
+        print("requests during the reload: %d, failed: %d" % (len(statuses), len(failed)))
+        self.assertGreater(len(statuses), 100)
+        self.assertEqual(failed, [], "requests during the plugin reload")
+        self.assertEqual(versions, {1, 2})
+        self.assertLogClean()
 
 
 if __name__ == "__main__":
