@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -130,6 +131,21 @@ void before_fork() noexcept {
   for (SqliteJobStore* s : registry()) s->close_connections();
 }
 
+// SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries; with Apache's children
+// taking turns on the write lock for a few dozen microseconds each, that turns short waits into
+// long ones. This one retries after 50 us, doubling to 2 ms, until busy_timeout_ms is spent.
+int busy_backoff(void* timeout_ms, int count) noexcept {
+  constexpr long kFirstUs = 50, kMaxUs = 2000;
+  long spent_us = 0, next_us = kFirstUs;
+  for (int i = 0; i < count; ++i) {
+    spent_us += next_us;
+    next_us = std::min(next_us * 2, kMaxUs);
+  }
+  if (spent_us >= *static_cast<const std::int64_t*>(timeout_ms) * 1000) return 0;  // give up: SQLITE_BUSY
+  ::usleep(static_cast<useconds_t>(next_us));
+  return 1;
+}
+
 }  // namespace
 
 class SqliteJobStore::Connection {
@@ -143,7 +159,8 @@ class SqliteJobStore::Connection {
       throw JobStoreError(path_, "cannot open: " + msg);
     }
     sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, static_cast<int>(options.busy_timeout_ms));
+    busy_timeout_ms_ = options.busy_timeout_ms;
+    sqlite3_busy_handler(db_, busy_backoff, &busy_timeout_ms_);
     try {
       exec_script(options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     } catch (...) {
@@ -190,6 +207,7 @@ class SqliteJobStore::Connection {
  private:
   std::string path_;
   sqlite3* db_ = nullptr;
+  std::int64_t busy_timeout_ms_ = 5000;  // read by busy_backoff
   pid_t pid_;
   std::unordered_map<const char*, sqlite3_stmt*> stmts_;
 };

@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""Background jobs through a real Apache: throughput and latency of a trivial job.
+
+  bench/jobs_bench.py [BUILD_DIR] [--seconds S] [--light N]
+
+A private Apache (own ServerRoot under /var/tmp, own port, PidFile, runtime dir, mutexes) runs
+the module with `FlaskppRoute POST /job job health` (the built-in health handler as the job: the
+job machinery is all that is measured), FlaskppJobWorkers 2 in each of 2 children, and a SQLite
+store (sync=normal).
+
+1. Throughput: wrk (2 threads, 16 connections, S seconds) POSTs jobs as fast as they are
+   accepted; then the script waits until every job is done. Reported: jobs accepted per second
+   (wrk's rate of 202 answers) and jobs done per second, end to end (all done jobs divided by the
+   time from the first job's creation to the last one's completion, from the store's own
+   timestamps).
+2. Latency at light load: N jobs, one every 50 ms, from one client; for each, the time from its
+   creation in the store (just before the 202) to its completion (the store's finished time).
+   Reported: p50, p90, p99, max.
+
+The issue's goals (2 vCPU): >= 1000 jobs/s accepted and done; p50 <= 20 ms at light load.
+"""
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+HTTPD = "/usr/sbin/apache2"
+MODULES = subprocess.run(["apxs", "-q", "LIBEXECDIR"], capture_output=True, text=True).stdout.strip()
+
+CONF = """ServerRoot "{root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile "{root}/run/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+User www-data
+Group www-data
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule flaskpp_module "{module}"
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 25
+MinSpareThreads 50
+MaxSpareThreads 50
+MaxRequestWorkers 50
+ErrorLog "{root}/logs/error_log"
+LogLevel warn
+FlaskppJobStore sqlite:{root}/jobs/jobs.sqlite
+FlaskppJobWorkers 2
+FlaskppJobQueueMax 10000000
+FlaskppRoute GET /health handler health
+FlaskppRoute POST /job job health
+FlaskppRoute GET /jobs/<uuid:id> job-status
+"""
+
+WRK_LUA = """wrk.method = "POST"
+wrk.body = '{"n": 1}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values, p):
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+class Server:
+    def __init__(self, build):
+        self.root = tempfile.mkdtemp(prefix="flaskpp-jobs-bench.", dir="/var/tmp")
+        os.chmod(self.root, 0o755)
+        for d in ("run", "logs"):
+            os.mkdir(os.path.join(self.root, d))
+        self.port = free_port()
+        self.conf = os.path.join(self.root, "httpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES,
+                                module=os.path.join(build, "mod_flaskpp.so")))
+        res = subprocess.run([HTTPD, "-f", self.conf, "-k", "start"], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit("Apache did not start: " + res.stdout + res.stderr)
+        for _ in range(200):
+            try:
+                if requests.get(self.url("/health"), timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        self.db = os.path.join(self.root, "jobs", "jobs.sqlite")
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def query(self, sql):
+        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def stop(self):
+        subprocess.run([HTTPD, "-f", self.conf, "-k", "stop"], capture_output=True)
+        pidfile = os.path.join(self.root, "run", "httpd.pid")
+        for _ in range(100):
+            if not os.path.exists(pidfile):
+                break
+            time.sleep(0.1)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def throughput(server, seconds):
+    lua = os.path.join(server.root, "post.lua")
+    with open(lua, "w") as f:
+        f.write(WRK_LUA)
+    out = subprocess.run(["wrk", "-t2", "-c16", "-d%ds" % seconds, "-s", lua, server.url("/job")],
+                         capture_output=True, text=True).stdout
+    accepted_rate = float(next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec:")))
+    non2xx = sum(int(l.split()[-1]) for l in out.splitlines() if "Non-2xx" in l)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        (pending,), = server.query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+        if pending == 0:
+            break
+        time.sleep(0.2)
+    (done, first, last), = server.query(
+        "SELECT COUNT(*), MIN(created_ms), MAX(finished_ms) FROM jobs WHERE status = 'done'")
+    (other,), = server.query("SELECT COUNT(*) FROM jobs WHERE status != 'done'")
+    done_rate = done / ((last - first) / 1000.0) if last > first else 0.0
+    return {"seconds": seconds, "accepted_per_s": round(accepted_rate), "non_2xx": non2xx, "done": done,
+            "not_done": other, "done_per_s_end_to_end": round(done_rate),
+            "drain_s": round((last - first) / 1000.0 - seconds, 2)}
+
+
+def latency(server, n):
+    ids = []
+    session = requests.Session()
+    for _ in range(n):
+        r = session.post(server.url("/job"), json={"n": 1}, timeout=10)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+        time.sleep(0.05)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        (pending,), = server.query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+        if pending == 0:
+            break
+        time.sleep(0.1)
+    wanted = ",".join("'%s'" % i for i in ids)
+    rows = server.query("SELECT finished_ms - created_ms FROM jobs WHERE status = 'done' AND id IN (%s)" % wanted)
+    ms = [r[0] for r in rows]
+    return {"jobs": n, "done": len(ms), "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90),
+            "p99_ms": percentile(ms, 99), "max_ms": max(ms), "mean_ms": round(statistics.mean(ms), 2)}
+
+
+def main():
+    args = sys.argv[1:]
+    build = args[0] if args and not args[0].startswith("--") else os.path.join(os.path.dirname(__file__), "..", "build")
+    seconds = int(args[args.index("--seconds") + 1]) if "--seconds" in args else 10
+    light = int(args[args.index("--light") + 1]) if "--light" in args else 200
+    server = Server(os.path.abspath(build))
+    try:
+        lat = latency(server, light)  # first, on an empty store
+        thr = throughput(server, seconds)
+    finally:
+        server.stop()
+    print(json.dumps({"latency_light_load": lat, "throughput": thr}, indent=2))
+    ok = thr["not_done"] == 0 and thr["non_2xx"] == 0 and lat["done"] == lat["jobs"]
+    print("goals: >= 1000 jobs/s accepted and done: %s / %s; p50 <= 20 ms: %s" %
+          (thr["accepted_per_s"] >= 1000, thr["done_per_s_end_to_end"] >= 1000, lat["p50_ms"] <= 20))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
