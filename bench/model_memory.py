@@ -24,6 +24,7 @@ measurement could not be made (Apache did not start, not 4 children, a child nev
 """
 import concurrent.futures
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,7 @@ GOAL_RATIO = 1.3
 REQUESTS_PER_CHILD = 5        # each child answers at least this many GET /sum
 CONCURRENCY = 16
 FIELDS = ("Rss", "Pss", "Private_Dirty", "Shared_Dirty", "AnonHugePages")
+BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 
 CONF = """ServerRoot "{root}"
 ServerName 127.0.0.1
@@ -230,10 +232,10 @@ def measure(build, size_mb):
         pids = [("parent", inst.pid)] + [("child", p) for p in inst.children()]
         if len(pids) != CHILDREN + 1:
             raise Failure("expected %d children at measurement time, found %d" % (CHILDREN, len(pids) - 1))
-        rows = [(role, pid, served.get(pid, 0), smaps_rollup(pid)) for role, pid in pids]
+        rows = [(role, pid, served.get(pid, 0), smaps_rollup(pid), model_mappings(pid, size_mb))
+                for role, pid in pids]
         inst.stop()
-        bad = [l for l in inst.log_text().splitlines()
-               if "[core:" in l or ":error]" in l or ":crit]" in l or "Segmentation" in l]
+        bad = [l for l in inst.log_text().splitlines() if BAD_LINE.search(l)]
         if bad:
             print("warning: error_log lines:\n  " + "\n  ".join(bad[:10]))
         inst.remove()
@@ -251,17 +253,39 @@ def mib(kib):
     return kib / 1024.0
 
 
+def model_mappings(pid, size_mb):
+    """Rss, Pss, Private_Dirty (KiB) of the anonymous mappings of at least size_mb MiB (the model:
+    a std::vector that large is its own mmap), or None for size_mb 0."""
+    if not size_mb:
+        return None
+    out, current, take = dict.fromkeys(("Rss", "Pss", "Private_Dirty"), 0), None, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                take = len(parts) == 5 and hi - lo >= size_mb << 20  # no path: anonymous
+            elif take and parts[0].rstrip(":") in out:
+                out[parts[0].rstrip(":")] += int(parts[1])
+    return out
+
+
 def print_table(size_mb, rows):
     print("\nmodel size_mb=%d: parent + %d children (KiB, /proc/PID/smaps_rollup)" % (size_mb, CHILDREN))
     head = "%-7s %8s %7s" % ("role", "pid", "/sum") + "".join(" %14s" % f for f in FIELDS)
     print(head)
     print("-" * len(head))
-    for role, pid, served, s in rows:
+    for role, pid, served, s, _ in rows:
         print("%-7s %8d %7s" % (role, pid, served if role == "child" else "-")
               + "".join(" %14d" % s[f] for f in FIELDS))
-    total = {f: sum(s[f] for _, _, _, s in rows) for f in FIELDS}
+    total = {f: sum(r[3][f] for r in rows) for f in FIELDS}
     print("%-7s %8s %7s" % ("total", "", "") + "".join(" %14d" % total[f] for f in FIELDS))
     print("%-7s %8s %7s" % ("(MiB)", "", "") + "".join(" %14.1f" % mib(total[f]) for f in FIELDS))
+    if size_mb:
+        print("the model's own mapping (anonymous, >= %d MiB), KiB:" % size_mb)
+        for role, pid, _, _, m in rows:
+            print("  %-7s %8d  Rss %7d  Pss %7d  Private_Dirty %7d"
+                  % (role, pid, m["Rss"], m["Pss"], m["Private_Dirty"]))
     return total
 
 

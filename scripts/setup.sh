@@ -17,8 +17,12 @@ PACKAGES=(
   apache2 apache2-dev libapr1-dev libaprutil1-dev
   rapidjson-dev libmstch-dev googletest libgtest-dev libsqlite3-dev libstb-dev
   libcurl4-openssl-dev curl python3 python3-requests
-  dpkg-dev ca-certificates
+  dpkg-dev ca-certificates chromium
 )
+# The browser test drives Chromium with playwright-core from npm: Debian's node and npm, unless a
+# node is already installed (a nodesource node brings its own npm, which Debian's npm conflicts with).
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

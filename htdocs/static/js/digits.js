@@ -117,36 +117,42 @@
 
   // ---- 8x8 pixels -----------------------------------------------------------------------
 
-  // For each of the `side` source columns (or rows) starting at `start`, the output cells it
-  // overlaps and by how much, for an exact area average of a square of `side` pixels onto 8 cells.
-  function overlaps(start, side) {
-    const cell = side / 8;
+  // The drawing as 64 numbers 0..16 (8x8, row-major, 16 = full ink); null if no ink.
+  // The server's own normalisation (examples/digits/preprocess.cpp, features_from_ink), so the
+  // 8x8 path and the PNG path give the same features: crop to the ink (>= 64/255), scale to fill
+  // the 8 rows (no wider than 5 cells), put the horizontal centre of ink at 4.0 (inside columns
+  // 1..7), area-average into the cells, then scale the total ink to 310 (gain at most 8, cells
+  // clamped to 16), as the training data (sklearn's 8x8 digits) look.
+  const kInkThreshold = 64, kMaxDigitWidth = 5, kCentreX = 4, kTargetMass = 310, kMaxGain = 8;
+
+  // Which cells (and how much of each) a pixel of the crop covers: pixel i spans
+  // [start + i*k, start + (i+1)*k) in cell units.
+  function spans(n, start, k) {
     const out = [];
-    for (let i = 0; i < side; i++) {
-      const a = i / cell, b = (i + 1) / cell;
-      const parts = [];
-      for (let c = Math.floor(a); c < Math.min(8, Math.ceil(b)); c++) {
-        const w = Math.min(b, c + 1) - Math.max(a, c);
-        if (w > 0) parts.push([c, w]);
+    for (let i = 0; i < n; i++) {
+      const a = start + i * k, b = a + k, parts = [];
+      for (let c = Math.max(0, Math.floor(a)); c < 8 && c < b; c++) {
+        const overlap = Math.min(b, c + 1) - Math.max(a, c);
+        if (overlap > 0) parts.push([c, overlap]);
       }
-      out.push({ src: start + i, parts });
+      out.push(parts);
     }
     return out;
   }
 
-  // The drawing as 64 numbers 0..16 (8x8, row-major, 16 = full ink): crop to the ink's bounding
-  // box, pad it to a square around its centre, then average each 1/8 x 1/8 area. null if no ink.
   function computePixels() {
     const w = canvas.width, h = canvas.height;
     const data = ctx.getImageData(0, 0, w, h).data;
-    const ink = new Float32Array(w * h);
+    const ink = new Uint8ClampedArray(w * h);
     let x0 = w, y0 = h, x1 = -1, y1 = -1;
     for (let y = 0, i = 0; y < h; y++) {
       for (let x = 0; x < w; x++, i += 4) {
-        const grey = (data[i] * 0.299 + data[i + 1] * 0.587 + data[i + 2] * 0.114) / 255;
-        const v = 1 - grey;
-        if (v > 0.05) {
-          ink[y * w + x] = v;
+        // Black ink on the white canvas: ink = 255 - grey (alpha composited on white).
+        const a = data[i + 3] / 255;
+        const grey = (data[i] * 0.299 + data[i + 1] * 0.587 + data[i + 2] * 0.114) * a + 255 * (1 - a);
+        const v = 255 - grey;
+        ink[y * w + x] = v;
+        if (v >= kInkThreshold) {
           if (x < x0) x0 = x;
           if (x > x1) x1 = x;
           if (y < y0) y0 = y;
@@ -156,24 +162,41 @@
     }
     if (x1 < 0) return null;
     const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-    const side = Math.max(bw, bh, 8);
-    const sx = Math.floor(x0 + bw / 2 - side / 2);
-    const sy = Math.floor(y0 + bh / 2 - side / 2);
-    const cols = overlaps(sx, side), rows = overlaps(sy, side);
-    const sums = new Float64Array(64);
-    for (const row of rows) {
-      if (row.src < 0 || row.src >= h) continue;          // padding outside the canvas: no ink
-      for (const col of cols) {
-        if (col.src < 0 || col.src >= w) continue;
-        const v = ink[row.src * w + col.src];
+    const ky = 8 / bh;
+    let kx = ky;
+    if (bw * kx > kMaxDigitWidth) kx = kMaxDigitWidth / bw;
+    let mass = 0, moment = 0;
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        const v = ink[y * w + x];
+        mass += v;
+        moment += v * (x - x0 + 0.5);
+      }
+    }
+    const left = Math.min(Math.max(kCentreX - (moment / mass) * kx, 1), 7 - bw * kx);
+    const cols = spans(bw, left, kx), rows = spans(bh, 0, ky);
+    const acc = new Float64Array(64);
+    for (let y = 0; y < bh; y++) {
+      for (let x = 0; x < bw; x++) {
+        const v = ink[(y0 + y) * w + x0 + x];
         if (!v) continue;
-        for (const [ry, wy] of row.parts) {
-          for (const [cx, wx] of col.parts) sums[ry * 8 + cx] += v * wy * wx;
+        const amount = v * (16 / 255);
+        for (const [ry, wy] of rows[y]) {
+          for (const [cx, wx] of cols[x]) acc[ry * 8 + cx] += amount * wy * wx;
         }
       }
     }
-    // The weights are in cell units, so each sum is already the cell's mean ink (0..1).
-    return Array.from(sums, (s) => Math.max(0, Math.min(16, Math.round(16 * s))));
+    const total = (g) => acc.reduce((s, v) => s + Math.min(16, g * v), 0);
+    let g = kMaxGain;
+    if (total(kMaxGain) > kTargetMass) {
+      let lo = 0, hi = kMaxGain;
+      for (let it = 0; it < 60; it++) {
+        const mid = (lo + hi) / 2;
+        if (total(mid) < kTargetMass) lo = mid; else hi = mid;
+      }
+      g = (lo + hi) / 2;
+    }
+    return Array.from(acc, (v) => Math.max(0, Math.min(16, Math.round(g * v * 100) / 100)));
   }
 
   function clearPreview() {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the browser tests against the shared integration instance (a CTest test of the "apache"
+# fixture). playwright-core comes from npm into BUILD/browser (once); Chromium is Debian's.
+#   run.sh IT_STATE BUILD_DIR
+set -euo pipefail
+STATE=$1
+BUILD=$2
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC1090
+. "$STATE"
+DEPS=$BUILD/browser
+if [ ! -d "$DEPS/node_modules/playwright-core" ]; then
+  mkdir -p "$DEPS"
+  (cd "$DEPS" && npm install --no-audit --no-fund --loglevel=error playwright-core@1 >/dev/null)
+fi
+export NODE_PATH=$DEPS/node_modules
+node "$HERE/digits.test.js" "http://127.0.0.1:$PORT"
