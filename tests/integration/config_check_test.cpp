@@ -268,3 +268,48 @@ TEST_F(ConfigCheck, PluginOnlyInTheServerConfig) {
   EXPECT_NE(o.exit_code, 0) << o.output;
   EXPECT_NE(o.output.find("cannot occur within <VirtualHost> section"), std::string::npos) << o.output;
 }
+
+// --- jobs ---------------------------------------------------------------------------------------
+
+TEST_F(ConfigCheck, JobDirectivesAreChecked) {
+  expect_rejected("FlaskppJobStore redis://x", 0, "FlaskppJobStore", "is not a job store: use sqlite:PATH");
+  expect_rejected("FlaskppJobStore sqlite:jobs.sqlite sync=sometimes", 0, "FlaskppJobStore",
+                  "must be sync=normal or sync=full");
+  expect_rejected("FlaskppJobWorkers many", 0, "FlaskppJobWorkers", "must be a number from 0 to 256");
+  expect_rejected("FlaskppJobQueueMax 0", 0, "FlaskppJobQueueMax", "must be a number from 1 to");
+  expect_rejected("FlaskppJobLease 100ms", 0, "FlaskppJobLease", "cannot be renewed in time");
+  expect_rejected("FlaskppJobRetention soon", 0, "FlaskppJobRetention", "is not a duration");
+  expect_rejected("FlaskppRoute POST /j job echo timeout=forever", 0, "FlaskppRoute", "is not a duration");
+  expect_rejected("FlaskppRoute GET /jobs job-status", 0, "FlaskppRoute", "exactly one parameter");
+  Outcome vhost = check("<VirtualHost 127.0.0.1:1>\nFlaskppJobWorkers 4\n</VirtualHost>");
+  EXPECT_NE(vhost.exit_code, 0);
+  EXPECT_NE(vhost.output.find("cannot occur within <VirtualHost> section"), std::string::npos) << vhost.output;
+}
+
+TEST_F(ConfigCheck, JobRoutesNeedAKnownNameAndAStatusRoute) {
+  // A new directory each time: one the check created belongs to Apache's User (here none is set).
+  expect_refused_at_check("FlaskppJobStore sqlite:jobs1/j.sqlite\nFlaskppRoute POST /j job nope\n"
+                          "FlaskppRoute GET /jobs/<uuid:id> job-status",
+                          1, "unknown job 'nope'");
+  expect_refused_at_check("FlaskppJobStore sqlite:jobs2/j.sqlite\nFlaskppRoute POST /j job echo", 1,
+                          "needs a job-status route");
+  Outcome ok = check("FlaskppJobStore sqlite:jobs/j.sqlite\nFlaskppRoute POST /j job echo attempts=2\n"
+                     "FlaskppRoute GET /jobs/<uuid:id> job-status\nFlaskppRoute DELETE /jobs/<uuid:id> job-cancel");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(fs::exists(path("jobs/j.sqlite"))) << "the store is created at the check";
+}
+
+TEST_F(ConfigCheck, CorruptJobStoreFailsTheCheck) {
+  fs::create_directories(dir_ / "ro");
+  fs::permissions(dir_ / "ro", fs::perms::all);  // writable: the file itself is what is wrong
+  std::ofstream(dir_ / "ro" / "j.sqlite") << "this is not an SQLite database, it is text that is long enough";
+  expect_refused_at_check("FlaskppJobStore sqlite:ro/j.sqlite\nFlaskppRoute POST /j job echo\n"
+                          "FlaskppRoute GET /jobs/<uuid:id> job-status",
+                          -1, "the job store cannot work: job store " + path("ro/j.sqlite") + ":");
+  // And a directory Apache's User cannot write.
+  fs::create_directories(dir_ / "locked");
+  fs::permissions(dir_ / "locked", fs::perms::owner_all);
+  expect_refused_at_check("FlaskppJobStore sqlite:locked/j.sqlite\nFlaskppRoute POST /j job echo\n"
+                          "FlaskppRoute GET /jobs/<uuid:id> job-status",
+                          -1, "job store directory '" + path("locked") + "' exists but is not writable by Apache's User");
+}
