@@ -123,6 +123,16 @@ def pss_kib(pid):
     return 0
 
 
+def cpu_ticks(pid):
+    """(utime, stime) of one process in clock ticks ((0, 0) if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+
+
 def process_tree(root_pid):
     pids = [root_pid]
     out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
@@ -187,6 +197,13 @@ class Server:
                 return int(f.read().strip())
         return self.proc.pid
 
+    def cpu_seconds(self):
+        """(user, system) CPU seconds used so far by the server's processes (Apache and its children, mod_wsgi daemons,
+        gunicorn workers); none of them exit during a run (no process churn)."""
+        ticks = [cpu_ticks(p) for p in process_tree(self.main_pid())]
+        hz = float(os.sysconf("SC_CLK_TCK"))
+        return sum(t[0] for t in ticks) / hz, sum(t[1] for t in ticks) / hz
+
     def pss_mib(self):
         return sum(pss_kib(p) for p in process_tree(self.main_pid())) / 1024.0
 
@@ -231,7 +248,10 @@ def wrk_script(root, method, body, content_type):
 
 
 def parse_wrk(out):
-    res = {"rps": 0.0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": {}}
+    res = {"rps": 0.0, "requests": 0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": {}}
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
         res["rps"] = float(m.group(1))
@@ -268,11 +288,19 @@ def run_wrk(server, url, conns, duration, warmup, script=None):
 
     t = threading.Thread(target=sample)
     t.start()
+    cpu0 = server.cpu_seconds()
     out = subprocess.run(base + ["-d%ds" % duration, url], capture_output=True, text=True).stdout
+    cpu1 = server.cpu_seconds()
     stop.set()
     t.join()
     res = parse_wrk(out)
     res["peak_pss_mib"] = round(peak[0], 1)
+    # Server CPU per request: what the server side spends, whatever share of the 2 vCPUs wrk and
+    # other processes took meanwhile (throughput on a shared machine moves far more than this).
+    if res["requests"]:
+        user, system = ((b - a) * 1e6 / res["requests"] for a, b in zip(cpu0, cpu1))
+        res["cpu_us_per_req"] = round(user + system, 1)
+        res["cpu_user_us_per_req"], res["cpu_sys_us_per_req"] = round(user, 1), round(system, 1)
     return res
 
 
@@ -537,6 +565,10 @@ def predict_ratios(results, conns):
             rps = best["c%d" % c]["rps"]
             row["c%d" % c] = {"ratio": r["c%d" % c]["rps"] / rps if rps else 0.0,
                               "vs": best["name"].replace("Flask 2.2 + ", "").replace(" predict-now (sklearn)", "")}
+            # The same on server CPU per request: the cheapest Flask row's CPU / ours.
+            cpus = [f["c%d" % c].get("cpu_us_per_req") for f in flask if f["c%d" % c].get("cpu_us_per_req")]
+            ours = r["c%d" % c].get("cpu_us_per_req")
+            row["c%d" % c]["cpu_ratio"] = min(cpus) / ours if cpus and ours else None
         out.append(row)
     return out
 
@@ -552,9 +584,9 @@ def report(results, conns):
                                                        text=True).stdout.split("\n")[0].replace("Server version: ", "")))
     lines.append("")
     head = "| target | " + " | ".join("req/s c%d | x static | x C | p50/p99 ms c%d" % (c, c) for c in conns) + \
-           " | non-2xx | sock err | peak PSS MiB |"
+           " | non-2xx | sock err | peak PSS MiB | server CPU us/req %s |" % "/".join("c%d" % c for c in conns)
     lines.append(head)
-    lines.append("|" + "---|" * (1 + 4 * len(conns) + 3))
+    lines.append("|" + "---|" * (1 + 4 * len(conns) + 4))
     for r in results:
         cells = []
         for c in conns:
@@ -570,13 +602,18 @@ def report(results, conns):
         non2xx = sum(r["c%d" % c]["non2xx"] for c in conns)
         sock = sum(sum(r["c%d" % c]["socket_errors"].values()) for c in conns)
         peak = max(r["c%d" % c]["peak_pss_mib"] for c in conns)
-        lines.append("| %s | %s | %d | %d | %.1f |" % (r["name"], " | ".join(cells), non2xx, sock, peak))
+        cpu = "/".join("%.0f" % r["c%d" % c]["cpu_us_per_req"] if r["c%d" % c].get("cpu_us_per_req") else "-"
+                       for c in conns)
+        lines.append("| %s | %s | %d | %d | %.1f | %s |" % (r["name"], " | ".join(cells), non2xx, sock, peak, cpu))
     ratios = predict_ratios(results, conns)
     if ratios:
         lines.append("")
         for r in ratios:
-            lines.append("%s / best Flask row: %s (issue 8 goal: >= 10x)." % (r["name"], ", ".join(
-                "c%d %.1fx (%s)" % (c, r["c%d" % c]["ratio"], r["c%d" % c]["vs"]) for c in conns)))
+            lines.append("%s / best Flask row: %s (issue 8 goal: >= 10x); server CPU per request, cheapest Flask "
+                         "row / ours: %s." % (r["name"], ", ".join(
+                             "c%d %.1fx (%s)" % (c, r["c%d" % c]["ratio"], r["c%d" % c]["vs"]) for c in conns),
+                             ", ".join("c%d %s" % (c, "%.1fx" % r["c%d" % c]["cpu_ratio"] if r["c%d" % c]["cpu_ratio"]
+                                                    else "-") for c in conns)))
     table = "\n".join(lines)
     print()
     print(table)
