@@ -147,14 +147,15 @@ def main():
             print("%-48s %10d instructions/request" % (name, total // served), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    c = next((r["instructions_per_request"] for r in results if r["name"] == "C handler module"), 0) or 1
+    c = next((r["instructions_per_request"] for r in results if r["name"] == "C handler module"), 0)
     date = datetime.date.today().isoformat()
     commit = harness.commit_id()
     lines = ["Measured %s, commit %s, about %d requests per target on one keep-alive connection, apache2 -X under "
              "callgrind, counting inside ap_process_async_request." % (date, commit, args.requests), "",
              "| target | instructions/request | x C handler |", "|---|---|---|"]
     for r in results:
-        lines.append("| %s | %d | %.2f |" % (r["name"], r["instructions_per_request"], r["instructions_per_request"] / c))
+        lines.append("| %s | %d | %s |" % (r["name"], r["instructions_per_request"],
+                                         "%.2f" % (r["instructions_per_request"] / c) if c else "-"))
     table = "\n".join(lines)
     print("\n" + table)
     stem = os.path.join(harness.HERE, "results", "%s_%s_callgrind" % (date, commit))

@@ -22,8 +22,11 @@
 # as mod_flaskpp does on 17 inputs (10 valid: digit equal, probabilities within 1e-9; 7 invalid:
 # the same status, 422), and mod_flaskpp must match the predict_proba stored in
 # models/digits/heldout.json. The table is followed by "mod_flaskpp / best Flask row" per connection
-# count (the issue's goal: >= 10x). callgrind.py adds instructions per request for both predict
-# rows. Without BUILD/examples/digits/digits.so (scripts/build-examples.sh) the rows are skipped.
+# count (the issue's goal: >= 10x), on requests/s and on server CPU per request (last column of
+# every row: user+system CPU of the server's process tree over the run / requests; it moves less
+# than requests/s when wrk and other work share the CPUs). callgrind.py adds instructions per
+# request for both predict rows. Without BUILD/examples/digits/digits.so (scripts/build-examples.sh)
+# the rows are skipped. Measured: bench/results/2026-11-26_issue8_predict.md.
 # TODO(jobs): job-throughput rows (`job predict`, GET /jobs/<id>) once the job routes exist; see
 # the TODO in harness.py targets().
 set -euo pipefail
