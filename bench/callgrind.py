@@ -44,18 +44,27 @@ def main():
     shutil.copytree(os.path.join(harness.HERE, "app", "templates"), os.path.join(root, "templates"))
     with open(os.path.join(root, "htdocs", "health.json"), "wb") as f:
         f.write(harness.JSON_BYTES)
-    ports = [harness.free_port() for _ in range(4)]
+    ports = [harness.free_port() for _ in range(6)]
+    os.makedirs(os.path.join(root, "app"))
+    shutil.copy(harness.WEIGHTS, os.path.join(root, "app", "digits_weights.json"))
+    # The predict-now targets (issue 8) need the digits plugin (scripts/build-examples.sh); it is
+    # loaded in the main server, its route only in the last two virtual hosts.
+    digits = os.path.exists(harness.DIGITS_SO.format(build=build))
+    predict_conf = harness.PREDICT_CONF.format(root=root, build=build).split("\n")
     common = harness.APACHE_COMMON.format(root=root, port=ports[0], modules=harness.MODULES)
     flaskpp_lines = harness.FLASKPP.format(root=root, build=build, extra="").split("\n")
     load = [l for l in flaskpp_lines if l.startswith("LoadModule")]
     app_conf = "\n".join(l for l in flaskpp_lines if not l.startswith("LoadModule"))
     routes100 = "\n".join("FlaskppRoute GET /bench/r%d/<int:id> handler echo" % i for i in range(100))
-    conf = common + "\n".join(load) + "\n" + \
+    conf = common + "\n".join(load) + "\n" + (predict_conf[0] + "\n" if digits else "") + \
         "LoadModule bench_c_module \"%s/bench/mod_bench_c.so\"\nBenchCBody \"%s/htdocs/health.json\"\n" % (build, root) + \
         "<Location /c/json>\n    SetHandler bench_c\n</Location>\n" + \
         vhost(ports[1], app_conf) + \
         vhost(ports[2], app_conf + "\nFlaskppQuickHandler On\n") + \
         vhost(ports[3], app_conf + "\n" + routes100 + "\nFlaskppRoute GET /bench/last handler health\n")
+    if digits:
+        conf += vhost(ports[4], app_conf + "\n" + predict_conf[1] + "\n") + \
+            vhost(ports[5], app_conf + "\n" + predict_conf[1] + "\nFlaskppQuickHandler On\n")
     with open(os.path.join(root, "httpd.conf"), "w") as f:
         f.write(conf)
     outdir = os.path.join(root, "out")
@@ -72,6 +81,14 @@ def main():
         ("mod_flaskpp template route, not cacheable", ports[1], "GET", "/page-uncached/World", None),
         ("mod_flaskpp echo (JSON body)", ports[1], "POST", "/api/echo", harness.ECHO_BODY),
     ]
+    if digits:
+        targets += [("mod_flaskpp predict-now (digits plugin)", ports[4], "POST", "/api/predict-now",
+                     harness.PREDICT_BODY),
+                    ("mod_flaskpp predict-now, quick handler", ports[5], "POST", "/api/predict-now",
+                     harness.PREDICT_BODY)]
+    else:
+        print("skipped the predict-now targets: no %s (scripts/build-examples.sh builds it)"
+              % harness.DIGITS_SO.format(build=build))
     results = []
     try:
         for name, port, method, path, body in targets:
@@ -130,14 +147,15 @@ def main():
             print("%-48s %10d instructions/request" % (name, total // served), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    c = next((r["instructions_per_request"] for r in results if r["name"] == "C handler module"), 0) or 1
+    c = next((r["instructions_per_request"] for r in results if r["name"] == "C handler module"), 0)
     date = datetime.date.today().isoformat()
     commit = harness.commit_id()
     lines = ["Measured %s, commit %s, about %d requests per target on one keep-alive connection, apache2 -X under "
              "callgrind, counting inside ap_process_async_request." % (date, commit, args.requests), "",
              "| target | instructions/request | x C handler |", "|---|---|---|"]
     for r in results:
-        lines.append("| %s | %d | %.2f |" % (r["name"], r["instructions_per_request"], r["instructions_per_request"] / c))
+        lines.append("| %s | %d | %s |" % (r["name"], r["instructions_per_request"],
+                                         "%.2f" % (r["instructions_per_request"] / c) if c else "-"))
     table = "\n".join(lines)
     print("\n" + table)
     stem = os.path.join(harness.HERE, "results", "%s_%s_callgrind" % (date, commit))

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,6 +79,19 @@ FlaskppRoute POST /upload upload file replace=on
 JSON_BYTES = b'{"status":"ok"}\n'
 ECHO_BODY = '{"username":"xyz","password":"xyz","values":[1,2,3]}'
 
+# The predict group (issue 8): examples/digits behind `FlaskppRoute POST /api/predict-now handler
+# predict` against Flask + sklearn with the same weights (app/flask_digits.py). The body is a real
+# held-out "3" of sklearn's digits (models/digits/heldout.json; the model answers 3 with p = 0.97).
+WEIGHTS = os.path.join(REPO, "models", "digits", "weights.json")
+HELDOUT = os.path.join(REPO, "models", "digits", "heldout.json")
+DIGITS_SO = "{build}/examples/digits/digits.so"  # scripts/build-examples.sh builds it
+PREDICT_PIXELS = [0, 0, 15, 16, 11, 3, 0, 0, 0, 0, 4, 10, 15, 15, 3, 0, 0, 0, 0, 0, 14, 16, 5, 0, 0, 0, 0, 5, 16, 12,
+                  0, 0, 0, 0, 0, 3, 16, 11, 1, 0, 0, 0, 0, 2, 13, 16, 9, 0, 0, 0, 6, 15, 16, 12, 3, 0, 0, 0, 15, 14,
+                  7, 1, 0, 0]
+PREDICT_BODY = json.dumps({"pixels": PREDICT_PIXELS}, separators=(",", ":"))
+PREDICT_CONF = ('FlaskppPlugin digits "%s" model={root}/app/digits_weights.json\n'
+                "FlaskppRoute POST /api/predict-now handler predict" % DIGITS_SO)
+
 
 def free_port():
     s = socket.socket()
@@ -109,6 +123,16 @@ def pss_kib(pid):
     return 0
 
 
+def cpu_ticks(pid):
+    """(utime, stime) of one process in clock ticks ((0, 0) if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+
+
 def process_tree(root_pid):
     pids = [root_pid]
     out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
@@ -127,8 +151,8 @@ def process_tree(root_pid):
 class Server:
     """A private Apache or gunicorn with its own directory."""
 
-    def __init__(self, name, kind, conf_extra="", build=None, wsgi=False):
-        self.name, self.kind = name, kind
+    def __init__(self, name, kind, conf_extra="", build=None, app_module="flask_app"):
+        self.name, self.kind, self.app_module = name, kind, app_module
         self.root = tempfile.mkdtemp(prefix="flaskpp-bench-", dir="/var/tmp")
         os.chmod(self.root, 0o755)
         self.port = free_port()
@@ -138,6 +162,8 @@ class Server:
         # The apps are served from a copy that www-data can read (the checkout may be under /root).
         shutil.copytree(os.path.join(HERE, "app"), os.path.join(self.root, "app"))
         shutil.copytree(os.path.join(HERE, "app", "templates"), os.path.join(self.root, "templates"))
+        if os.path.exists(WEIGHTS):  # for app/flask_digits.py and the digits plugin
+            shutil.copy(WEIGHTS, os.path.join(self.root, "app", "digits_weights.json"))
         subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
         shutil.chown(os.path.join(self.root, "uploads"), "www-data", "www-data")
         with open(os.path.join(self.root, "htdocs", "health.json"), "wb") as f:
@@ -160,7 +186,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [PY, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "25", "--keep-alive", "30",
                  "-b", "127.0.0.1:%d" % self.port, "--chdir", os.path.join(self.root, "app"), "--log-level", "warning",
-                 "flask_app:app"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.root, "error_log"), "w"))
+                 self.app_module + ":app"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.root, "error_log"), "w"))
         if not wait_http("http://127.0.0.1:%d/health" % self.port) and not wait_http(
                 "http://127.0.0.1:%d/health.json" % self.port, 5):
             raise RuntimeError("%s did not start; see %s" % (self.name, self.root))
@@ -170,6 +196,13 @@ class Server:
             with open(os.path.join(self.root, "httpd.pid")) as f:
                 return int(f.read().strip())
         return self.proc.pid
+
+    def cpu_seconds(self):
+        """(user, system) CPU seconds used so far by the server's processes (Apache and its children, mod_wsgi daemons,
+        gunicorn workers); none of them exit during a run (no process churn)."""
+        ticks = [cpu_ticks(p) for p in process_tree(self.main_pid())]
+        hz = float(os.sysconf("SC_CLK_TCK"))
+        return sum(t[0] for t in ticks) / hz, sum(t[1] for t in ticks) / hz
 
     def pss_mib(self):
         return sum(pss_kib(p) for p in process_tree(self.main_pid())) / 1024.0
@@ -215,7 +248,10 @@ def wrk_script(root, method, body, content_type):
 
 
 def parse_wrk(out):
-    res = {"rps": 0.0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": {}}
+    res = {"rps": 0.0, "requests": 0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": {}}
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
         res["rps"] = float(m.group(1))
@@ -252,11 +288,19 @@ def run_wrk(server, url, conns, duration, warmup, script=None):
 
     t = threading.Thread(target=sample)
     t.start()
+    cpu0 = server.cpu_seconds()
     out = subprocess.run(base + ["-d%ds" % duration, url], capture_output=True, text=True).stdout
+    cpu1 = server.cpu_seconds()
     stop.set()
     t.join()
     res = parse_wrk(out)
     res["peak_pss_mib"] = round(peak[0], 1)
+    # Server CPU per request: what the server side spends, whatever share of the 2 vCPUs wrk and
+    # other processes took meanwhile (throughput on a shared machine moves far more than this).
+    if res["requests"]:
+        user, system = ((b - a) * 1e6 / res["requests"] for a, b in zip(cpu0, cpu1))
+        res["cpu_us_per_req"] = round(user + system, 1)
+        res["cpu_user_us_per_req"], res["cpu_sys_us_per_req"] = round(user, 1), round(system, 1)
     return res
 
 
@@ -274,6 +318,9 @@ def targets(build):
     ours = FLASKPP
     ours_quick = FLASKPP.replace("{extra}", "FlaskppQuickHandler On")
     ours_100 = FLASKPP.replace("{extra}", routes100 + "\nFlaskppRoute GET /bench/last handler health")
+    ours_predict = FLASKPP.replace("{extra}", PREDICT_CONF)
+    ours_predict_quick = FLASKPP.replace("{extra}", PREDICT_CONF + "\nFlaskppQuickHandler On")
+    wsgi_digits = wsgi_conf.replace("flask_app.py", "flask_digits.py")
     return [
         ("static file", "json", "apache", "", "/health.json", "GET", None),
         ("C handler module", "json", "apache", c_conf, "/c/json", "GET", None),
@@ -295,7 +342,83 @@ def targets(build):
         ("mod_flaskpp echo, quick handler", "echo", "apache", ours_quick, "/api/echo", "POST", "json"),
         ("Flask 2.2 + mod_wsgi daemon upload 1 MiB", "upload", "apache", wsgi_conf, "/upload", "POST", "upload"),
         ("mod_flaskpp upload 1 MiB", "upload", "apache", ours, "/upload", "POST", "upload"),
+        # Group "predict": mod_flaskpp / the better Flask row is the figure of issue 8 (goal >= 10x).
+        ("Flask 2.2 + mod_wsgi daemon predict-now (sklearn)", "predict", "apache", wsgi_digits, "/api/predict-now",
+         "POST", "predict"),
+        ("Flask 2.2 + gunicorn predict-now (sklearn)", "predict", "gunicorn", None, "/api/predict-now", "POST",
+         "predict"),
+        ("mod_flaskpp predict-now (digits plugin)", "predict", "apache", ours_predict, "/api/predict-now", "POST",
+         "predict"),
+        ("mod_flaskpp predict-now, quick handler", "predict", "apache", ours_predict_quick, "/api/predict-now",
+         "POST", "predict"),
+        # TODO(jobs): job throughput (POST /api/predict `job predict` -> 202 + id, GET /jobs/<id> until done)
+        # once the job routes exist. It is not a wrk row: it needs a client that submits N jobs and polls
+        # them to completion (jobs/s, queue latency), against a Flask baseline with the same semantics.
     ]
+
+
+def predict_inputs():
+    """(body, expected status) pairs every predict target must answer like mod_flaskpp: the bench body,
+    held-out samples, edge values, and bad input (the plugin's 422s)."""
+    good = [PREDICT_PIXELS, [0] * 64, [16] * 64, [round((i * 0.37) % 16, 3) for i in range(64)]]
+    with open(HELDOUT) as f:
+        good += [s["pixels"] for s in json.load(f)["samples"][:6]]
+    bad = [{"pixels": PREDICT_PIXELS[:63]}, {"pixels": PREDICT_PIXELS[:63] + [17]},
+           {"pixels": [-1] + PREDICT_PIXELS[1:]}, {"pixels": ["1"] + PREDICT_PIXELS[1:]},
+           {"pixels": [True] + PREDICT_PIXELS[1:]}, {"image": PREDICT_PIXELS}, [PREDICT_PIXELS]]
+    return [(json.dumps({"pixels": p}), 200) for p in good] + [(json.dumps(b), 422) for b in bad]
+
+
+def post_json(url, body):
+    req = urllib.request.Request(url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def predict_answers(url):
+    return [post_json(url, body) for body, _ in predict_inputs()]
+
+
+def predict_reference(build):
+    """mod_flaskpp's answers to predict_inputs(), checked against the statuses expected and, for the
+    held-out samples, against sklearn's predict_proba stored in heldout.json (within 1e-9)."""
+    ref = Server("predict reference", "apache", FLASKPP.replace("{extra}", PREDICT_CONF), build)
+    try:
+        ref.start()
+        answers = predict_answers("http://127.0.0.1:%d/api/predict-now" % ref.port)
+    finally:
+        ref.stop()
+    with open(HELDOUT) as f:
+        stored = {json.dumps({"pixels": s["pixels"]}): s["proba"] for s in json.load(f)["samples"][:6]}
+    for (body, want), (status, got) in zip(predict_inputs(), answers):
+        if status != want:
+            raise RuntimeError("mod_flaskpp predict-now answered %d (want %d) to %s: %r" % (status, want, body, got))
+        if body in stored:
+            p = json.loads(got)["probabilities"]
+            if max(abs(a - b) for a, b in zip(p, stored[body])) > 1e-9:
+                raise RuntimeError("mod_flaskpp predict-now differs from heldout.json's predict_proba: %r" % got)
+    return answers
+
+
+def predict_check(ref, answers):
+    """('' when the answers agree with mod_flaskpp's (status; digit equal, probabilities within 1e-9), else
+    why; the largest probability difference)."""
+    worst = 0.0
+    for (body, _), (rs, rb), (s, b) in zip(predict_inputs(), ref, answers):
+        if rs != s:
+            return "status %d, mod_flaskpp %d for %s: %r" % (s, rs, body, b[:200]), worst
+        if s != 200:
+            continue
+        r, g = json.loads(rb), json.loads(b)
+        if r["digit"] != g["digit"] or len(g["probabilities"]) != 10:
+            return "answer %r, mod_flaskpp %r for %s" % (g, r, body), worst
+        worst = max(worst, max(abs(x - y) for x, y in zip(r["probabilities"], g["probabilities"])))
+    if worst > 1e-9:
+        return "probabilities differ by %g (> 1e-9)" % worst, worst
+    return "", worst
 
 
 def build_c_module(build):
@@ -329,16 +452,32 @@ def main():
     upload_body = os.path.join(work, "upload.bin")
     with open(upload_body, "wb") as f:
         f.write(upload)
+    predict_body = os.path.join(work, "predict.json")
+    with open(predict_body, "w") as f:
+        f.write(PREDICT_BODY)
     page_bytes = None
+    predict_ref = None
     results = []
     failures = []
+    skipped = []
     for name, group, kind, conf, path, method, body in targets(build):
         if args.only and not any(o.strip().lower() in name.lower() for o in args.only.split(",")):
             continue
-        srv = Server(name, kind, conf or "", build)
+        if group == "predict":
+            if not os.path.exists(DIGITS_SO.format(build=build)):
+                skipped.append("%s: no %s (scripts/build-examples.sh builds it)" % (name, DIGITS_SO.format(build=build)))
+                continue
+            if predict_ref is None:
+                try:
+                    predict_ref = predict_reference(build)
+                except Exception as e:  # noqa: BLE001
+                    failures.append("%s: %s" % (name, e))
+                    print("FAILED %s: %s" % (name, e), flush=True)
+                    continue
+        srv = Server(name, kind, conf or "", build, "flask_digits" if group == "predict" else "flask_app")
         try:
             run_target(srv, name, group, kind, path, body, conns, args, json_body, upload_body, boundary, upload,
-                       page_bytes, results)
+                       page_bytes, results, predict_body, predict_ref)
         except Exception as e:  # noqa: BLE001 - report and go on with the other targets
             failures.append("%s: %s" % (name, e))
             print("FAILED %s: %s" % (name, e), flush=True)
@@ -354,13 +493,15 @@ def main():
                 ref.stop()
     report(results, conns)
     shutil.rmtree(work, ignore_errors=True)
+    if skipped:
+        print("\nskipped:\n  " + "\n  ".join(skipped))
     if failures:
         print("\n%d target(s) failed:\n  %s" % (len(failures), "\n  ".join(failures)))
         sys.exit(1)
 
 
 def run_target(srv, name, group, kind, path, body, conns, args, json_body, upload_body, boundary, upload,
-               page_bytes, results):
+               page_bytes, results, predict_body=None, predict_ref=None):
     """Starts one target, checks its answer against the baseline's bytes, runs wrk; appends to results."""
     if group == "page" and kind == "apache" and page_bytes:
         srv.write_static("page.html", page_bytes)
@@ -371,6 +512,15 @@ def run_target(srv, name, group, kind, path, body, conns, args, json_body, uploa
         script = wrk_script(srv.root, "POST", json_body, "application/json")
         status, got = fetch(url, "POST", ECHO_BODY.encode(), {"Content-Type": "application/json"})
         check = json.loads(got)["json"] == json.loads(ECHO_BODY)
+    elif body == "predict":
+        script = wrk_script(srv.root, "POST", predict_body, "application/json")
+        status, got = post_json(url, PREDICT_BODY)
+        why, worst = predict_check(predict_ref, predict_answers(url))
+        if why:
+            raise RuntimeError("%s does not answer as mod_flaskpp does: %s" % (name, why))
+        print("%s: %d predict inputs answered as mod_flaskpp does (largest probability difference %.3g)"
+              % (name, len(predict_ref), worst), flush=True)
+        check = status == 200
     elif body == "upload":
         ctype = "multipart/form-data; boundary=%s" % boundary
         script = wrk_script(srv.root, "POST", upload_body, ctype)
@@ -402,6 +552,27 @@ def commit_id():
         return "unknown"
 
 
+def predict_ratios(results, conns):
+    """Each mod_flaskpp predict-now row over the better Flask predict-now row, per connection count."""
+    flask = [r for r in results if r["group"] == "predict" and r["name"].startswith("Flask")]
+    out = []
+    for r in results:
+        if r["group"] != "predict" or not r["name"].startswith("mod_flaskpp") or not flask:
+            continue
+        row = {"name": r["name"]}
+        for c in conns:
+            best = max(flask, key=lambda f: f["c%d" % c]["rps"])
+            rps = best["c%d" % c]["rps"]
+            row["c%d" % c] = {"ratio": r["c%d" % c]["rps"] / rps if rps else 0.0,
+                              "vs": best["name"].replace("Flask 2.2 + ", "").replace(" predict-now (sklearn)", "")}
+            # The same on server CPU per request: the cheapest Flask row's CPU / ours.
+            cpus = [f["c%d" % c].get("cpu_us_per_req") for f in flask if f["c%d" % c].get("cpu_us_per_req")]
+            ours = r["c%d" % c].get("cpu_us_per_req")
+            row["c%d" % c]["cpu_ratio"] = min(cpus) / ours if cpus and ours else None
+        out.append(row)
+    return out
+
+
 def report(results, conns):
     static = {r["group"]: r for r in results if r["name"].startswith("static")}
     c_handler = next((r for r in results if r["name"] == "C handler module"), None)
@@ -413,9 +584,9 @@ def report(results, conns):
                                                        text=True).stdout.split("\n")[0].replace("Server version: ", "")))
     lines.append("")
     head = "| target | " + " | ".join("req/s c%d | x static | x C | p50/p99 ms c%d" % (c, c) for c in conns) + \
-           " | non-2xx | sock err | peak PSS MiB |"
+           " | non-2xx | sock err | peak PSS MiB | server CPU us/req %s |" % "/".join("c%d" % c for c in conns)
     lines.append(head)
-    lines.append("|" + "---|" * (1 + 4 * len(conns) + 3))
+    lines.append("|" + "---|" * (1 + 4 * len(conns) + 4))
     for r in results:
         cells = []
         for c in conns:
@@ -431,7 +602,18 @@ def report(results, conns):
         non2xx = sum(r["c%d" % c]["non2xx"] for c in conns)
         sock = sum(sum(r["c%d" % c]["socket_errors"].values()) for c in conns)
         peak = max(r["c%d" % c]["peak_pss_mib"] for c in conns)
-        lines.append("| %s | %s | %d | %d | %.1f |" % (r["name"], " | ".join(cells), non2xx, sock, peak))
+        cpu = "/".join("%.0f" % r["c%d" % c]["cpu_us_per_req"] if r["c%d" % c].get("cpu_us_per_req") else "-"
+                       for c in conns)
+        lines.append("| %s | %s | %d | %d | %.1f | %s |" % (r["name"], " | ".join(cells), non2xx, sock, peak, cpu))
+    ratios = predict_ratios(results, conns)
+    if ratios:
+        lines.append("")
+        for r in ratios:
+            lines.append("%s / best Flask row: %s (issue 8 goal: >= 10x); server CPU per request, cheapest Flask "
+                         "row / ours: %s." % (r["name"], ", ".join(
+                             "c%d %.1fx (%s)" % (c, r["c%d" % c]["ratio"], r["c%d" % c]["vs"]) for c in conns),
+                             ", ".join("c%d %s" % (c, "%.1fx" % r["c%d" % c]["cpu_ratio"] if r["c%d" % c]["cpu_ratio"]
+                                                    else "-") for c in conns)))
     table = "\n".join(lines)
     print()
     print(table)
@@ -441,7 +623,8 @@ def report(results, conns):
     with open(stem + ".md", "w") as f:
         f.write(table + "\n")
     with open(stem + ".json", "w") as f:
-        json.dump({"date": date, "commit": commit, "cpus": os.cpu_count(), "results": results}, f, indent=1)
+        json.dump({"date": date, "commit": commit, "cpus": os.cpu_count(), "results": results,
+                   "predict_ratios": ratios}, f, indent=1)
     print("\nwritten: %s.md and .json" % stem)
 
 

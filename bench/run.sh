@@ -7,28 +7,59 @@
 #                    same run; markdown + JSON in bench/results/
 #   2. callgrind.py  instructions per request under callgrind (stable on noisy machines)
 #   3. micro_bench   Google Benchmark of the core (routing, templates, JSON, multipart)
-# Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro").
+# Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro"),
+# BENCH_ONLY (comma-separated parts of target names for harness.py and callgrind.py, e.g. "predict"),
+# BENCH_PREBUILT=1 (use FLASKPP_BUILD as it is: no setup.sh, no cmake, no plugin build).
+#
+# Predict rows (issue 8), group "predict": the demo's digit classifier, examples/digits, loaded with
+#   FlaskppPlugin digits BUILD/examples/digits/digits.so model=models/digits/weights.json
+#   FlaskppRoute POST /api/predict-now handler predict
+# (normal and quick handler), against bench/app/flask_digits.py: Flask 2.2 + sklearn 1.2 (Debian)
+# with the same weights in a multinomial LogisticRegression, predict_proba, the plugin's 422 checks,
+# under mod_wsgi daemon (2 x 25 threads) and gunicorn gthread (2 x 25), as the other Flask rows.
+# Every target gets the same JSON body, a held-out "3" of sklearn's digits (harness.PREDICT_BODY),
+# POSTed by wrk with Content-Type application/json. Before measuring, each Flask target must answer
+# as mod_flaskpp does on 17 inputs (10 valid: digit equal, probabilities within 1e-9; 7 invalid:
+# the same status, 422), and mod_flaskpp must match the predict_proba stored in
+# models/digits/heldout.json. The table is followed by "mod_flaskpp / best Flask row" per connection
+# count (the issue's goal: >= 10x), on requests/s and on server CPU per request (last column of
+# every row: user+system CPU of the server's process tree over the run / requests; it moves less
+# than requests/s when wrk and other work share the CPUs). callgrind.py adds instructions per
+# request for both predict rows. Without BUILD/examples/digits/digits.so (scripts/build-examples.sh)
+# the rows are skipped. Measured: bench/results/2026-11-26_issue8_predict.md.
+# TODO(jobs): job-throughput rows (`job predict`, GET /jobs/<id>) once the job routes exist; see
+# the TODO in harness.py targets().
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${FLASKPP_BUILD:-$ROOT/build}
 SKIP=${BENCH_SKIP:-}
 
-"$ROOT/scripts/setup.sh"
+ONLY=${BENCH_ONLY:-}
+
+[ "${BENCH_PREBUILT:-}" = 1 ] || "$ROOT/scripts/setup.sh"
 need=()
-for p in wrk libapache2-mod-wsgi-py3 python3-flask gunicorn libbenchmark-dev valgrind; do
+for p in wrk libapache2-mod-wsgi-py3 python3-flask python3-sklearn gunicorn libbenchmark-dev valgrind; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
-cmake -S "$ROOT" -B "$BUILD" >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" >/dev/null
-
-/usr/bin/python3 "$ROOT/bench/harness.py" "$BUILD" --duration "${BENCH_DURATION:-8}"
-if [[ "$SKIP" != *callgrind* ]]; then
-  /usr/bin/python3 "$ROOT/bench/callgrind.py" "$BUILD" --requests 500
+if [ "${BENCH_PREBUILT:-}" != 1 ]; then
+  cmake -S "$ROOT" -B "$BUILD" >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+  # The example plugins (the predict rows need examples/digits).
+  if [ -x "$ROOT/scripts/build-examples.sh" ]; then
+    "$ROOT/scripts/build-examples.sh" "$BUILD"
+  fi
 fi
-if [[ "$SKIP" != *micro* ]]; then
+
+/usr/bin/python3 "$ROOT/bench/harness.py" "$BUILD" --duration "${BENCH_DURATION:-8}" --only "$ONLY"
+if [[ "$SKIP" != *callgrind* ]]; then
+  /usr/bin/python3 "$ROOT/bench/callgrind.py" "$BUILD" --requests 500 --only "$ONLY"
+fi
+if [[ "$SKIP" != *micro* ]] && [ ! -x "$BUILD/bench/micro_bench" ]; then
+  echo "no $BUILD/bench/micro_bench: micro-benchmarks skipped"
+elif [[ "$SKIP" != *micro* ]]; then
   commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
   "$BUILD/bench/micro_bench" --benchmark_min_time=0.5 | tee "$ROOT/bench/results/$(date +%F)_${commit}_micro.txt"
 fi
