@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Background jobs through a real Apache: throughput and latency of a trivial job.
 
-  bench/jobs_bench.py [BUILD_DIR] [--seconds S] [--light N]
+  bench/jobs_bench.py [BUILD_DIR] [--seconds S] [--light N] [--workers N (per child, default 2)]
 
 A private Apache (own ServerRoot under /var/tmp, own port, PidFile, runtime dir, mutexes) runs
 the module with `FlaskppRoute POST /job job health` (the built-in health handler as the job: the
@@ -55,7 +55,7 @@ MaxRequestWorkers 50
 ErrorLog "{root}/logs/error_log"
 LogLevel warn
 FlaskppJobStore sqlite:{root}/jobs/jobs.sqlite
-FlaskppJobWorkers 2
+FlaskppJobWorkers {workers}
 FlaskppJobQueueMax 10000000
 FlaskppRoute GET /health handler health
 FlaskppRoute POST /job job health
@@ -82,7 +82,7 @@ def percentile(values, p):
 
 
 class Server:
-    def __init__(self, build):
+    def __init__(self, build, workers=2):
         self.root = tempfile.mkdtemp(prefix="flaskpp-jobs-bench.", dir="/var/tmp")
         os.chmod(self.root, 0o755)
         for d in ("run", "logs"):
@@ -90,7 +90,7 @@ class Server:
         self.port = free_port()
         self.conf = os.path.join(self.root, "httpd.conf")
         with open(self.conf, "w") as f:
-            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES,
+            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES, workers=workers,
                                 module=os.path.join(build, "mod_flaskpp.so")))
         res = subprocess.run([HTTPD, "-f", self.conf, "-k", "start"], capture_output=True, text=True)
         if res.returncode != 0:
@@ -172,7 +172,8 @@ def main():
     build = args[0] if args and not args[0].startswith("--") else os.path.join(os.path.dirname(__file__), "..", "build")
     seconds = int(args[args.index("--seconds") + 1]) if "--seconds" in args else 10
     light = int(args[args.index("--light") + 1]) if "--light" in args else 200
-    server = Server(os.path.abspath(build))
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 2
+    server = Server(os.path.abspath(build), workers)
     try:
         lat = latency(server, light)  # first, on an empty store
         thr = throughput(server, seconds)

@@ -163,6 +163,9 @@ class SqliteJobStore::Connection {
     sqlite3_busy_handler(db_, busy_backoff, &busy_timeout_ms_);
     try {
       exec_script(options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      // A burst grows the WAL while readers keep checkpoints from resetting it; afterwards it is
+      // truncated back to this size instead of keeping its peak on disk.
+      exec_script("PRAGMA journal_size_limit = 67108864");
     } catch (...) {
       sqlite3_close_v2(db_);
       throw;
@@ -427,22 +430,59 @@ bool SqliteJobStore::enqueue(const JobRecord& job, std::size_t queue_max) {
   return true;
 }
 
+namespace {
+
+// Inside a write transaction: expired leases back to queued (or failed, or cancelled), then the
+// oldest queued job becomes running for `owner`.
+std::optional<JobRecord> claim_in(SqliteJobStore::Connection& c, const std::string& owner, std::int64_t now_ms,
+                                  std::int64_t lease_ms) {
+  Stmt(c, kExpireCancelled).bind(1, now_ms).run();
+  Stmt(c, kExpireExhausted).bind(1, now_ms).run();
+  Stmt(c, kExpireRequeue).bind(1, now_ms).run();
+  std::optional<JobRecord> out;
+  Stmt s(c, kClaim);
+  s.bind(1, now_ms).bind(2, owner).bind(3, now_ms + lease_ms);
+  if (s.step()) out = s.record();
+  while (s.step()) {
+  }
+  return out;
+}
+
+// Inside a write transaction: the terminal transition, while `owner` holds the lease.
+bool finish_in(SqliteJobStore::Connection& c, const std::string& id, const std::string& owner, JobStatus status,
+               const std::string& result_or_error, std::int64_t now_ms) {
+  if (status == JobStatus::kDone) {
+    Stmt s(c, kFinishDone);
+    s.bind(1, id).bind(2, owner).bind(3, result_or_error).bind(4, now_ms).run();
+    return s.changes() == 1;
+  }
+  Stmt s(c, kFinishError);
+  s.bind(1, id).bind(2, owner).bind(3, result_or_error).bind(4, now_ms).bind(5, std::string(job_status_name(status))).run();
+  return s.changes() == 1;
+}
+
+}  // namespace
+
 std::optional<JobRecord> SqliteJobStore::claim(const std::string& owner, std::int64_t now_ms,
                                                std::int64_t lease_ms) {
   Borrowed conn(*this);
   Connection& c = *conn;
   WriteTxn txn(c);
-  Stmt(c, kExpireCancelled).bind(1, now_ms).run();
-  Stmt(c, kExpireExhausted).bind(1, now_ms).run();
-  Stmt(c, kExpireRequeue).bind(1, now_ms).run();
-  std::optional<JobRecord> out;
-  {
-    Stmt s(c, kClaim);
-    s.bind(1, now_ms).bind(2, owner).bind(3, now_ms + lease_ms);
-    if (s.step()) out = s.record();
-    while (s.step()) {
-    }
-  }
+  std::optional<JobRecord> out = claim_in(c, owner, now_ms, lease_ms);
+  txn.commit();
+  return out;
+}
+
+JobStore::FinishAndClaim SqliteJobStore::finish_and_claim(const std::string& id, const std::string& owner,
+                                                          JobStatus status, const std::string& result_or_error,
+                                                          std::int64_t now_ms, std::int64_t lease_ms) {
+  FinishAndClaim out;
+  if (!is_terminal(status)) return out;
+  Borrowed conn(*this);
+  Connection& c = *conn;
+  WriteTxn txn(c);
+  out.kept = finish_in(c, id, owner, status, result_or_error, now_ms);
+  out.next = claim_in(c, owner, now_ms, lease_ms);
   txn.commit();
   return out;
 }
@@ -474,18 +514,7 @@ bool SqliteJobStore::finish(const std::string& id, const std::string& owner, Job
   Borrowed conn(*this);
   Connection& c = *conn;
   WriteTxn txn(c);
-  bool ok;
-  if (status == JobStatus::kDone) {
-    Stmt s(c, kFinishDone);
-    s.bind(1, id).bind(2, owner).bind(3, result_or_error).bind(4, now_ms).run();
-    ok = s.changes() == 1;
-  } else {
-    Stmt s(c, kFinishError);
-    s.bind(1, id).bind(2, owner).bind(3, result_or_error).bind(4, now_ms)
-        .bind(5, std::string(job_status_name(status)))
-        .run();
-    ok = s.changes() == 1;
-  }
+  bool ok = finish_in(c, id, owner, status, result_or_error, now_ms);
   txn.commit();
   return ok;
 }

@@ -57,6 +57,9 @@ class SqliteJobStore final : public JobStore {
   bool cancel_requested(const std::string& id) override;
   std::vector<std::string> purge_finished(std::int64_t now_ms, std::int64_t retention_ms) override;
   std::size_t count_active() override;
+  FinishAndClaim finish_and_claim(const std::string& id, const std::string& owner, JobStatus status,
+                                  const std::string& result_or_error, std::int64_t now_ms,
+                                  std::int64_t lease_ms) override;
 
   class Connection;  // one sqlite3 handle with its prepared statements (job_store_sqlite.cpp)
 

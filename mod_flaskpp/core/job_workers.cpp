@@ -104,9 +104,12 @@ class Control final : public JobControl {
 };
 
 // Runs one claimed job and records its outcome. Returns false when the pool was abandoned while
-// the job ran: the thread must then end without touching anything but `s`.
+// the job ran: the thread must then end without touching anything but `s`. With `next`, a job
+// that is done is finished and the worker's next job claimed in one store transaction (one write
+// lock per job instead of two); the next job is registered as running before this one leaves,
+// so stop() waits for it too.
 bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job, const std::string& owner,
-             std::int64_t started_ms) {
+             std::int64_t started_ms, std::optional<JobRecord>* next = nullptr) {
   JobWorkers::Shared& s = *sp;
   auto run = std::make_shared<Running>();
   run->id = job.id;
@@ -148,7 +151,23 @@ bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job
       kept = q.release(job.id, owner);
       if (kept) s.log(LogLevel::kInfo, tag::kJobCancelled, label + " interrupted by shutdown; released");
     } else if (outcome.kind == JobOutcome::Kind::kDone) {
-      kept = q.finish(job.id, owner, JobStatus::kDone, outcome.result_json);
+      if (next && !s.stopping) {
+        JobStore::FinishAndClaim fc = q.finish_and_claim(job.id, owner, JobStatus::kDone, outcome.result_json);
+        kept = fc.kept;
+        if (fc.next && s.stopping) {
+          // Claimed while stop() began: hand it straight back rather than start it now.
+          q.release(fc.next->id, owner);
+        } else if (fc.next) {
+          auto placeholder = std::make_shared<Running>();
+          placeholder->id = fc.next->id;
+          placeholder->owner = owner;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          s.running[fc.next->id] = placeholder;
+          *next = std::move(fc.next);
+        }
+      } else {
+        kept = q.finish(job.id, owner, JobStatus::kDone, outcome.result_json);
+      }
       if (kept) s.log(LogLevel::kDebug, tag::kJobFinished, label + " done");
     } else if (outcome.retryable) {
       kept = q.retry(job.id, owner, outcome.error);
@@ -205,7 +224,13 @@ void worker_main(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std:
       if (job) *busy = true;
     }
     if (job) {
-      if (!run_job(sp, *job, owner, started_ms)) return;  // abandoned: stay detached, touch nothing
+      std::optional<JobRecord> next;
+      if (!run_job(sp, *job, owner, started_ms, &next)) return;  // abandoned: stay detached, touch nothing
+      while (next) {  // claimed together with the previous job's finish
+        JobRecord current = std::move(*next);
+        next.reset();
+        if (!run_job(sp, current, owner, q.now_ms(), &next)) return;
+      }
       *busy = false;
       wait = min_wait;
       continue;

@@ -134,6 +134,11 @@ bool JobQueue::finish(const std::string& id, const std::string& owner, JobStatus
   return store_.finish(id, owner, status, result_or_error, clock_());
 }
 
+JobStore::FinishAndClaim JobQueue::finish_and_claim(const std::string& id, const std::string& owner, JobStatus status,
+                                                    const std::string& result_or_error) {
+  return store_.finish_and_claim(id, owner, status, result_or_error, clock_(), options_.lease_ms);
+}
+
 bool JobQueue::retry(const std::string& id, const std::string& owner, const std::string& error) {
   return store_.retry(id, owner, error, clock_());
 }

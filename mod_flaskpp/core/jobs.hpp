@@ -119,6 +119,20 @@ class JobStore {
   // dirs (the caller removes them). Each dir is returned to exactly one caller.
   virtual std::vector<std::string> purge_finished(std::int64_t now_ms, std::int64_t retention_ms) = 0;
   virtual std::size_t count_active() = 0;  // queued + running
+  // finish(), then claim() for the same worker, in one transaction where the backend can: a busy
+  // worker takes the store's write lock once per job instead of twice. `kept` is finish()'s answer.
+  struct FinishAndClaim {
+    bool kept = false;
+    std::optional<JobRecord> next;
+  };
+  virtual FinishAndClaim finish_and_claim(const std::string& id, const std::string& owner, JobStatus status,
+                                          const std::string& result_or_error, std::int64_t now_ms,
+                                          std::int64_t lease_ms) {
+    FinishAndClaim out;
+    out.kept = finish(id, owner, status, result_or_error, now_ms);
+    out.next = claim(owner, now_ms, lease_ms);
+    return out;
+  }
 };
 
 struct JobQueueOptions {
@@ -154,6 +168,8 @@ class JobQueue {
   bool renew(const std::string& id, const std::string& owner);
   void progress(const std::string& id, const std::string& owner, double fraction, const std::string& message);
   bool finish(const std::string& id, const std::string& owner, JobStatus status, const std::string& result_or_error);
+  JobStore::FinishAndClaim finish_and_claim(const std::string& id, const std::string& owner, JobStatus status,
+                                            const std::string& result_or_error);
   bool retry(const std::string& id, const std::string& owner, const std::string& error);
   bool release(const std::string& id, const std::string& owner);
   JobStore::CancelResult cancel(const std::string& id);

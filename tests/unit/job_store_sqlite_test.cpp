@@ -125,6 +125,34 @@ TEST(SqliteJobStoreTest, DuplicateIdIsAnError) {
   EXPECT_EQ(store.count_active(), 1u) << "the failed transaction was rolled back";
 }
 
+TEST(SqliteJobStoreTest, FinishAndClaimIsOneStepAndRespectsTheLease) {
+  TempDir dir;
+  SqliteJobStore store(dir.str() + "/jobs.db");
+  JobRecord a = make_job("a", 1), b = make_job("b", 2);
+  ASSERT_TRUE(store.enqueue(a, 10));
+  ASSERT_TRUE(store.enqueue(b, 10));
+  auto first = store.claim("w1", 10, 1000);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->id, a.id);
+  auto fc = store.finish_and_claim(a.id, "w1", JobStatus::kDone, "{\"ok\":1}", 20, 1000);
+  EXPECT_TRUE(fc.kept);
+  ASSERT_TRUE(fc.next);
+  EXPECT_EQ(fc.next->id, b.id);
+  EXPECT_EQ(fc.next->status, JobStatus::kRunning);
+  EXPECT_EQ(fc.next->lease_owner, "w1");
+  EXPECT_EQ(store.get(a.id)->status, JobStatus::kDone);
+  EXPECT_EQ(store.get(a.id)->result_json, "{\"ok\":1}");
+  // Not the owner: nothing finished, and still no job to claim.
+  auto other = store.finish_and_claim(b.id, "w2", JobStatus::kDone, "{}", 30, 1000);
+  EXPECT_FALSE(other.kept);
+  EXPECT_FALSE(other.next);
+  EXPECT_EQ(store.get(b.id)->status, JobStatus::kRunning);
+  auto last = store.finish_and_claim(b.id, "w1", JobStatus::kDone, "{}", 40, 1000);
+  EXPECT_TRUE(last.kept);
+  EXPECT_FALSE(last.next);
+  EXPECT_EQ(store.count_active(), 0u);
+}
+
 TEST(SqliteJobStoreTest, UnwritableDirectoryThrowsTypedErrorWithPath) {
   TempDir dir;
   std::string path = dir.str() + "/missing/dir/jobs.db";
