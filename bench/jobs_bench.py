@@ -10,9 +10,10 @@ store (sync=normal).
 
 1. Throughput: wrk (2 threads, 16 connections, S seconds) POSTs jobs as fast as they are
    accepted; then the script waits until every job is done. Reported: jobs accepted per second
-   (wrk's rate of 202 answers) and jobs done per second, end to end (all done jobs divided by the
+   (wrk's rate of 202 answers), jobs done per second end to end (all done jobs divided by the
    time from the first job's creation to the last one's completion, from the store's own
-   timestamps).
+   timestamps), and the drain rate (the backlog left when wrk stops, worked off by the workers
+   without submissions competing for the store's write lock).
 2. Latency at light load: N jobs, one every 50 ms, from one client; for each, the time from its
    creation in the store (just before the 202) to its completion (the store's finished time).
    Reported: p50, p90, p99, max.
@@ -129,6 +130,8 @@ def throughput(server, seconds):
         f.write(WRK_LUA)
     out = subprocess.run(["wrk", "-t2", "-c16", "-d%ds" % seconds, "-s", lua, server.url("/job")],
                          capture_output=True, text=True).stdout
+    wrk_end_ms = int(time.time() * 1000)
+    (done_at_end,), = server.query("SELECT COUNT(*) FROM jobs WHERE status = 'done'")
     accepted_rate = float(next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec:")))
     non2xx = sum(int(l.split()[-1]) for l in out.splitlines() if "Non-2xx" in l)
     deadline = time.monotonic() + 600
@@ -141,9 +144,12 @@ def throughput(server, seconds):
         "SELECT COUNT(*), MIN(created_ms), MAX(finished_ms) FROM jobs WHERE status = 'done'")
     (other,), = server.query("SELECT COUNT(*) FROM jobs WHERE status != 'done'")
     done_rate = done / ((last - first) / 1000.0) if last > first else 0.0
+    # The backlog left when the submitting stops, worked off by the workers alone.
+    drain_rate = (done - done_at_end) / ((last - wrk_end_ms) / 1000.0) if last > wrk_end_ms else 0.0
     return {"seconds": seconds, "accepted_per_s": round(accepted_rate), "non_2xx": non2xx, "done": done,
             "not_done": other, "done_per_s_end_to_end": round(done_rate),
-            "drain_s": round((last - first) / 1000.0 - seconds, 2)}
+            "drain_s": round((last - first) / 1000.0 - seconds, 2), "done_during_submission": done_at_end,
+            "drain_per_s": round(drain_rate)}
 
 
 def latency(server, n):
