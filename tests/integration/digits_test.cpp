@@ -23,24 +23,7 @@ using flaskpp::it::Reply;
 
 Reply post_image(const std::string& path, const std::string& bytes, const std::string& field = "image",
                  const std::string& filename = "digit.png") {
-  Reply r;
-  CURL* c = curl_easy_init();
-  std::string url = "http://127.0.0.1:" + std::to_string(instance().port) + path;
-  curl_mime* mime = curl_mime_init(c);
-  curl_mimepart* part = curl_mime_addpart(mime);
-  curl_mime_name(part, field.c_str());
-  curl_mime_filename(part, filename.c_str());
-  curl_mime_type(part, "image/png");
-  curl_mime_data(part, bytes.data(), bytes.size());
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, flaskpp::it::on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  EXPECT_EQ(curl_easy_perform(c), CURLE_OK);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_mime_free(mime);
-  curl_easy_cleanup(c);
-  return r;
+  return flaskpp::it::post_file(path, field, filename, bytes, "image/png");
 }
 
 void expect_answer(const Reply& r, int digit) {

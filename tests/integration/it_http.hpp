@@ -74,4 +74,37 @@ inline Reply post_json(const std::string& path, const std::string& body, const s
   return http("POST", path, {"Content-Type: " + type}, &body);
 }
 
+// POSTs a multipart/form-data body: one file part (field, filename, data, optional type) and
+// plain fields after it.
+inline Reply post_file(const std::string& path, const std::string& field, const std::string& filename,
+                       const std::string& data, const std::string& type = "",
+                       const std::vector<std::pair<std::string, std::string>>& fields = {}) {
+  Reply r;
+  CURL* c = curl_easy_init();
+  std::string url = "http://127.0.0.1:" + std::to_string(instance().port) + path;
+  curl_mime* mime = curl_mime_init(c);
+  curl_mimepart* part = curl_mime_addpart(mime);
+  curl_mime_name(part, field.c_str());
+  curl_mime_filename(part, filename.c_str());
+  if (!type.empty()) curl_mime_type(part, type.c_str());
+  curl_mime_data(part, data.data(), data.size());
+  for (const auto& [name, value] : fields) {
+    part = curl_mime_addpart(mime);
+    curl_mime_name(part, name.c_str());
+    curl_mime_data(part, value.c_str(), CURL_ZERO_TERMINATED);
+  }
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+  CURLcode rc = curl_easy_perform(c);
+  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc) << " for POST " << path;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_mime_free(mime);
+  curl_easy_cleanup(c);
+  return r;
+}
+
 }  // namespace flaskpp::it

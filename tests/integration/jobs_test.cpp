@@ -109,25 +109,9 @@ TEST_F(Jobs, AnyHandlerRunsAsAJobAndItsJsonAnswerIsTheResult) {
 }
 
 TEST_F(Jobs, UploadedFilesOutliveTheRequest) {
-  CURL* c = curl_easy_init();
-  std::string url = "http://127.0.0.1:" + std::to_string(instance().port) + "/t/jobs/sleep";
-  std::string out;
-  curl_mime* mime = curl_mime_init(c);
-  curl_mimepart* part = curl_mime_addpart(mime);
-  curl_mime_name(part, "image");
-  curl_mime_filename(part, "scan.bin");
-  std::string data(300000, 'q');
-  curl_mime_data(part, data.data(), data.size());
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, flaskpp::it::on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  curl_mime_free(mime);
-  curl_easy_cleanup(c);
-  ASSERT_EQ(code, 202) << out;
+  Reply r = flaskpp::it::post_file("/t/jobs/sleep", "image", "scan.bin", std::string(300000, 'q'));
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string out = r.body;
   rapidjson::Document d = wait_finished(parse(out)["id"].GetString());
   ASSERT_STREQ(d["status"].GetString(), "done");
   ASSERT_EQ(d["result"]["files"].Size(), 1u);

@@ -53,28 +53,9 @@ TEST_F(Plugin, HandlerSeesTypedParamsArgsHeadersCookiesJsonAndPublicConfig) {
 }
 
 TEST_F(Plugin, UploadedFilesReachTheHandlerWithTheirBytes) {
-  CURL* c = curl_easy_init();
-  std::string url = "http://127.0.0.1:" + std::to_string(instance().port) + "/t/sdk/hello/1";
-  std::string out;
-  curl_mime* mime = curl_mime_init(c);
-  curl_mimepart* part = curl_mime_addpart(mime);
-  curl_mime_name(part, "image");
-  curl_mime_filename(part, "a.bin");
-  std::string data(100000, 'z');
-  curl_mime_data(part, data.data(), data.size());
-  part = curl_mime_addpart(mime);
-  curl_mime_name(part, "note");
-  curl_mime_data(part, "hi", CURL_ZERO_TERMINATED);
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, flaskpp::it::on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_mime_free(mime);
-  curl_easy_cleanup(c);
-  ASSERT_EQ(status, 200) << out;
+  Reply r = flaskpp::it::post_file("/t/sdk/hello/1", "image", "a.bin", std::string(100000, 'z'), "", {{"note", "hi"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string out = r.body;
   auto d = parse(out);
   ASSERT_EQ(d["files"].Size(), 1u);
   EXPECT_STREQ(d["files"][0]["field"].GetString(), "image");
