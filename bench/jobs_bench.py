@@ -128,10 +128,11 @@ def throughput(server, seconds):
     lua = os.path.join(server.root, "post.lua")
     with open(lua, "w") as f:
         f.write(WRK_LUA)
+    (before,), = server.query("SELECT COALESCE(MAX(created_ms), 0) FROM jobs")
     out = subprocess.run(["wrk", "-t2", "-c16", "-d%ds" % seconds, "-s", lua, server.url("/job")],
                          capture_output=True, text=True).stdout
     wrk_end_ms = int(time.time() * 1000)
-    (done_at_end,), = server.query("SELECT COUNT(*) FROM jobs WHERE status = 'done'")
+    (done_at_end,), = server.query("SELECT COUNT(*) FROM jobs WHERE status = 'done' AND created_ms > %d" % before)
     accepted_rate = float(next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec:")))
     non2xx = sum(int(l.split()[-1]) for l in out.splitlines() if "Non-2xx" in l)
     deadline = time.monotonic() + 600
@@ -141,7 +142,7 @@ def throughput(server, seconds):
             break
         time.sleep(0.2)
     (done, first, last), = server.query(
-        "SELECT COUNT(*), MIN(created_ms), MAX(finished_ms) FROM jobs WHERE status = 'done'")
+        "SELECT COUNT(*), MIN(created_ms), MAX(finished_ms) FROM jobs WHERE status = 'done' AND created_ms > %d" % before)
     (other,), = server.query("SELECT COUNT(*) FROM jobs WHERE status != 'done'")
     done_rate = done / ((last - first) / 1000.0) if last > first else 0.0
     # The backlog left when the submitting stops, worked off by the workers alone.

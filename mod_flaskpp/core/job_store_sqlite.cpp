@@ -131,12 +131,25 @@ void before_fork() noexcept {
   for (SqliteJobStore* s : registry()) s->close_connections();
 }
 
+thread_local bool t_priority = false;
+
+}  // namespace
+
+void set_job_store_priority(bool finishing_work) noexcept { t_priority = finishing_work; }
+bool job_store_priority() noexcept { return t_priority; }
+
+namespace {
+
 // SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries; with Apache's children
 // taking turns on the write lock for a few dozen microseconds each, that turns short waits into
 // long ones. This one retries after 50 us, doubling to 2 ms, until busy_timeout_ms is spent.
 int busy_backoff(void* timeout_ms, int count) noexcept {
-  constexpr long kFirstUs = 50, kMaxUs = 2000;
-  long spent_us = 0, next_us = kFirstUs;
+  // Threads that finish jobs retry sooner than threads that submit them: under a flood of
+  // submissions the lock then goes to completing work first, so the backlog does not grow
+  // without bound (FlaskppJobQueueMax is the hard limit).
+  constexpr long kMaxUs = 2000;
+  const long first_us = job_store_priority() ? 20 : 100;
+  long spent_us = 0, next_us = first_us;
   for (int i = 0; i < count; ++i) {
     spent_us += next_us;
     next_us = std::min(next_us * 2, kMaxUs);

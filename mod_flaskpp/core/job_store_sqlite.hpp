@@ -15,6 +15,11 @@ struct sqlite3;
 
 namespace flaskpp::core {
 
+// Marks the calling thread as one that completes jobs (the worker pool's threads): when the
+// store's write lock is busy it retries sooner than threads that submit jobs.
+void set_job_store_priority(bool finishing_work) noexcept;
+bool job_store_priority() noexcept;
+
 struct SqliteJobStoreOptions {
   // FULL makes a committed job survive power loss too; NORMAL (WAL default) survives a crashed
   // process or child, which is what Apache needs, at a fraction of the fsyncs.

@@ -1,5 +1,7 @@
 #include "core/job_workers.hpp"
 
+#include "core/job_store_sqlite.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -192,6 +194,7 @@ bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job
 }
 
 void worker_main(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std::shared_ptr<std::atomic<bool>> busy) {
+  set_job_store_priority(true);
   JobWorkers::Shared& s = *sp;
   JobQueue& q = *s.queue;
   const auto min_wait = std::chrono::milliseconds(q.options().poll_min_ms);
