@@ -11,6 +11,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEPS=$BUILD/browser
 if [ ! -d "$DEPS/node_modules/playwright-core" ]; then
   mkdir -p "$DEPS"
+  # npm trusts only its own CA list; use the system's store (with any local CA the machine adds).
+  if [ -f /etc/ssl/certs/ca-certificates.crt ]; then export NPM_CONFIG_CAFILE=/etc/ssl/certs/ca-certificates.crt; fi
   (cd "$DEPS" && npm install --no-audit --no-fund --loglevel=error playwright-core@1 >/dev/null)
 fi
 export NODE_PATH=$DEPS/node_modules
