@@ -351,9 +351,7 @@ def targets(build):
          "predict"),
         ("mod_flaskpp predict-now, quick handler", "predict", "apache", ours_predict_quick, "/api/predict-now",
          "POST", "predict"),
-        # TODO(jobs): job throughput (POST /api/predict `job predict` -> 202 + id, GET /jobs/<id> until done)
-        # once the job routes exist. It is not a wrk row: it needs a client that submits N jobs and polls
-        # them to completion (jobs/s, queue latency), against a Flask baseline with the same semantics.
+        # Job throughput and latency are not wrk rows: bench/jobs_bench.py submits and waits for them.
     ]
 
 

@@ -7,7 +7,11 @@
 #                    same run; markdown + JSON in bench/results/
 #   2. callgrind.py  instructions per request under callgrind (stable on noisy machines)
 #   3. micro_bench   Google Benchmark of the core (routing, templates, JSON, multipart)
-# Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro"),
+#   4. jobs_bench.py trivial-job throughput (accepted and done per second under wrk) and latency
+#                    from creation to completion at light load (issue 8)
+#   5. model_memory.py  whole-server PSS with a 64 MiB model loaded by a plugin's on_start, 4
+#                    children, against none (issue 8: < 1.3x the model's size; exits 1 otherwise)
+# Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro,jobs,memory"),
 # BENCH_ONLY (comma-separated parts of target names for harness.py and callgrind.py, e.g. "predict"),
 # BENCH_PREBUILT=1 (use FLASKPP_BUILD as it is: no setup.sh, no cmake, no plugin build).
 #
@@ -27,8 +31,8 @@
 # than requests/s when wrk and other work share the CPUs). callgrind.py adds instructions per
 # request for both predict rows. Without BUILD/examples/digits/digits.so (scripts/build-examples.sh)
 # the rows are skipped. Measured: bench/results/2026-11-26_issue8_predict.md.
-# TODO(jobs): job-throughput rows (`job predict`, GET /jobs/<id>) once the job routes exist; see
-# the TODO in harness.py targets().
+# Jobs (issue 8): bench/jobs_bench.py, measured in bench/results/2026-11-26_issue8_jobs.md; the
+# model's memory: bench/model_memory.py, in bench/results/2026-11-26_issue8_model_memory.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${FLASKPP_BUILD:-$ROOT/build}
@@ -62,4 +66,10 @@ if [[ "$SKIP" != *micro* ]] && [ ! -x "$BUILD/bench/micro_bench" ]; then
 elif [[ "$SKIP" != *micro* ]]; then
   commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
   "$BUILD/bench/micro_bench" --benchmark_min_time=0.5 | tee "$ROOT/bench/results/$(date +%F)_${commit}_micro.txt"
+fi
+if [[ "$SKIP" != *jobs* ]]; then
+  /usr/bin/python3 "$ROOT/bench/jobs_bench.py" "$BUILD" --seconds "${BENCH_DURATION:-8}" --light 200
+fi
+if [[ "$SKIP" != *memory* ]]; then
+  /usr/bin/python3 "$ROOT/bench/model_memory.py" "$BUILD"
 fi
