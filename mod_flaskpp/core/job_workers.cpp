@@ -254,6 +254,7 @@ void remove_spool_dirs(JobWorkers::Shared& s, const std::vector<std::string>& di
 // Renews the leases of this process's running jobs, picks up cancel requests made through other
 // processes, and purges old finished jobs now and then.
 void heartbeat_main(std::shared_ptr<JobWorkers::Shared> sp) {
+  set_job_store_priority(true);  // a late renewal loses the lease: it must not queue behind submissions
   JobWorkers::Shared& s = *sp;
   JobQueue& q = *s.queue;
   const JobQueueOptions& o = q.options();

@@ -207,7 +207,7 @@ TEST_F(Jobs, AChildKilledMidJobTheJobCompletesElsewhere) {
   long pid = wait_running_pid(id);
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
-  // The lease (FlaskppJobLease 2s in the test instance) expires; another child runs it again.
+  // The lease (FlaskppJobLease 5s in the test instance) expires; another child runs it again.
   rapidjson::Document d = wait_finished(id, std::chrono::seconds(40));
   ASSERT_STREQ(d["status"].GetString(), "done");
   EXPECT_EQ(d["attempts"].GetInt(), 2);
