@@ -348,7 +348,8 @@ inline Response redirect(const std::string& location, int code = 302) {
   return r;
 }
 
-// Flask's send_file: Apache sends the file (absolute path, or relative to ServerRoot) with
+// Flask's send_file: Apache sends the file (an absolute path; never build it from request data
+// without checking it stays in your directory) with
 // Last-Modified, ETag and conditional requests; Cache-Control from `max_age` or the config's
 // SEND_FILE_MAX_AGE_DEFAULT (none: "no-cache"). `mimetype` empty: from the file name (mod_mime).
 // A missing file is a 404.

@@ -121,6 +121,9 @@ class App {
   Response upload_action(const Exchange& ex) const;
   Response upload_answer(const RouteDecl& route, const Request& request, const RouteMatch& match,
                          const std::vector<FileInfo>& saved) const;
+  JobOutcome run_job_attempt(const JobRecord& job, JobControl& control, const JobFunctionRef* function,
+                             Logger& log) const;
+  JobOutcome internal_job_failure(const JobRecord& job, const std::string& detail, Logger& log) const;
   Response job_action(const Exchange& ex) const;
   Response job_status_action(const Exchange& ex) const;
   Response job_cancel_action(const Exchange& ex) const;

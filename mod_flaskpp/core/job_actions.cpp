@@ -334,6 +334,22 @@ Response App::job_cancel_action(const Exchange& ex) const {
 }
 
 JobOutcome App::run_job(const JobRecord& job, JobControl& control, const JobFunctionRef* function, Logger& log) const {
+  try {
+    return run_job_attempt(job, control, function, log);
+  } catch (const std::exception& e) {
+    return internal_job_failure(job, e.what(), log);
+  }
+}
+
+// A failure inside: the detail goes to the log (with the job's id), the status endpoint shows
+// it only in development, as error pages do.
+JobOutcome App::internal_job_failure(const JobRecord& job, const std::string& detail, Logger& log) const {
+  log.log(LogLevel::kError, tag::kPluginFailed, "job " + job.id + " (" + job.name + "): " + sanitize_utf8(detail));
+  return JobOutcome::failed(settings_.env == Env::kDevelopment ? detail : std::string(reason_phrase(500)), true);
+}
+
+JobOutcome App::run_job_attempt(const JobRecord& job, JobControl& control, const JobFunctionRef* function,
+                                Logger& log) const {
   JobInput in = decode_input(job.input_json);
   if (function) {
     // A plugin's job function, with the SDK's view of the input.
@@ -356,9 +372,8 @@ JobOutcome App::run_job(const JobRecord& job, JobControl& control, const JobFunc
         // abort() in a job: the input is wrong, another attempt would fail the same way.
         return JobOutcome::failed(result.message.empty() ? status_description(result.code) : result.message, false);
       case flaskpp::detail::CallResult::Kind::kException:
-        return JobOutcome::failed("job '" + job.name + "' of plugin " + function->plugin->name() + " threw: " +
-                                      result.message,
-                                  true);
+        return internal_job_failure(
+            job, "job '" + job.name + "' of plugin " + function->plugin->name() + " threw: " + result.message, log);
     }
   }
   // Any handler: its JSON answer becomes the result.
@@ -387,8 +402,10 @@ JobOutcome App::run_job(const JobRecord& job, JobControl& control, const JobFunc
     if (resp.status >= 200 && resp.status < 300) return JobOutcome::done(described);
     return JobOutcome::failed("the handler answered " + std::to_string(resp.status), resp.status >= 500);
   } catch (const HttpError& e) {
-    // 4xx: the input is wrong (no retry); 5xx: may pass on another attempt.
-    return JobOutcome::failed(std::to_string(e.status()) + ": " + e.what(), e.status() >= 500);
+    // 4xx: the input is wrong (no retry), and its message is meant for the client; 5xx: an
+    // internal failure that may pass on another attempt.
+    if (e.status() >= 500) return internal_job_failure(job, e.what(), log);
+    return JobOutcome::failed(std::to_string(e.status()) + ": " + e.what(), false);
   }
 }
 

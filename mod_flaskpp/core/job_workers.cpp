@@ -22,9 +22,16 @@ namespace {
 struct Running {
   std::string id;
   std::string owner;
+  std::int64_t deadline_ms = 0;                // 0: no timeout
   std::atomic<bool> cancel_requested{false};
-  std::atomic<bool> lease_lost{false};
+  std::atomic<std::int64_t> cancel_seen_ms{0};  // when the heartbeat saw the cancel
+  std::atomic<bool> lease_lost{false};          // the result must be dropped
 };
+
+// A job that ignores its timeout or a cancel keeps its lease no longer than this past the
+// moment it should have stopped: then its outcome is written without it (failed or cancelled)
+// and its eventual answer is dropped, so it never shows "running" forever.
+constexpr std::int64_t kOverrunMs = 5000;
 
 std::string seconds_text(std::int64_t ms) {
   char buf[32];
@@ -113,15 +120,17 @@ class Control final : public JobControl {
 bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job, const std::string& owner,
              std::int64_t started_ms, std::optional<JobRecord>* next = nullptr) {
   JobWorkers::Shared& s = *sp;
+  std::int64_t deadline = job.timeout_ms > 0 ? started_ms + job.timeout_ms : 0;
   auto run = std::make_shared<Running>();
   run->id = job.id;
   run->owner = owner;
+  run->deadline_ms = deadline;  // set before the heartbeat can see it
   run->cancel_requested = job.cancel_requested;
+  if (job.cancel_requested) run->cancel_seen_ms = started_ms;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     s.running[job.id] = run;
   }
-  std::int64_t deadline = job.timeout_ms > 0 ? started_ms + job.timeout_ms : 0;
   Control control(s, *run, deadline);
 
   JobOutcome outcome;
@@ -148,8 +157,9 @@ bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job
     } else if (run->cancel_requested || q.cancel_requested(job.id)) {
       kept = q.finish(job.id, owner, JobStatus::kCancelled, "cancelled by request");
       if (kept) s.log(LogLevel::kInfo, tag::kJobCancelled, label + " cancelled by request");
-    } else if (s.stop_cancel && outcome.kind == JobOutcome::Kind::kFailed) {
-      // Stopped by shutdown, not failed: another worker runs it again without losing an attempt.
+    } else if (s.stop_cancel) {
+      // Told to stop by the shutdown (its answer may be partial, done or failed): another worker
+      // runs it again without losing an attempt.
       kept = q.release(job.id, owner);
       if (kept) s.log(LogLevel::kInfo, tag::kJobCancelled, label + " interrupted by shutdown; released");
     } else if (outcome.kind == JobOutcome::Kind::kDone) {
@@ -193,7 +203,7 @@ bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job
   return true;
 }
 
-void worker_main(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std::shared_ptr<std::atomic<bool>> busy) {
+void worker_loop(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std::shared_ptr<std::atomic<bool>> busy) {
   set_job_store_priority(true);
   JobWorkers::Shared& s = *sp;
   JobQueue& q = *s.queue;
@@ -223,8 +233,15 @@ void worker_main(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std:
         break;
       }
       // Set under the gate so that stop() sees a consistent picture: busy threads are detached,
-      // the others joined.
-      if (job) *busy = true;
+      // the others joined; and the job is running (stop() waits for it) before the gate opens.
+      if (job) {
+        *busy = true;
+        auto placeholder = std::make_shared<Running>();
+        placeholder->id = job->id;
+        placeholder->owner = owner;
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.running[job->id] = placeholder;
+      }
     }
     if (job) {
       std::optional<JobRecord> next;
@@ -253,7 +270,7 @@ void remove_spool_dirs(JobWorkers::Shared& s, const std::vector<std::string>& di
 
 // Renews the leases of this process's running jobs, picks up cancel requests made through other
 // processes, and purges old finished jobs now and then.
-void heartbeat_main(std::shared_ptr<JobWorkers::Shared> sp) {
+void heartbeat_loop(std::shared_ptr<JobWorkers::Shared> sp) {
   set_job_store_priority(true);  // a late renewal loses the lease: it must not queue behind submissions
   JobWorkers::Shared& s = *sp;
   JobQueue& q = *s.queue;
@@ -273,6 +290,18 @@ void heartbeat_main(std::shared_ptr<JobWorkers::Shared> sp) {
     for (const auto& run : jobs) {
       if (run->lease_lost) continue;
       try {
+        bool timed_out = run->deadline_ms > 0 && now > run->deadline_ms + kOverrunMs;
+        bool ignored_cancel = run->cancel_seen_ms > 0 && now > run->cancel_seen_ms + kOverrunMs;
+        if (timed_out || ignored_cancel) {
+          // The job's code does not look at cancelled(): record the outcome without it.
+          run->lease_lost = true;
+          bool written = timed_out ? q.finish(run->id, run->owner, JobStatus::kFailed, "timed out (did not stop)")
+                                   : q.finish(run->id, run->owner, JobStatus::kCancelled, "cancelled by request");
+          s.log(LogLevel::kWarn, timed_out ? tag::kJobTimedOut : tag::kJobCancelled,
+                "job " + run->id + (timed_out ? ": ran past its timeout" : ": ignored its cancel") +
+                    (written ? "; marked finished, its answer will be dropped" : "; lease already lost"));
+          continue;
+        }
         if (renew && !q.renew(run->id, run->owner)) {
           run->lease_lost = true;
           s.log(LogLevel::kWarn, tag::kJobLeaseLost, "job " + run->id + ": lease lost while running");
@@ -280,6 +309,7 @@ void heartbeat_main(std::shared_ptr<JobWorkers::Shared> sp) {
         }
         if (!run->cancel_requested && q.cancel_requested(run->id)) {
           run->cancel_requested = true;
+          run->cancel_seen_ms = now;
           s.log(LogLevel::kInfo, tag::kJobCancelled, "job " + run->id + ": cancel requested");
         }
       } catch (const std::exception& e) {
@@ -305,6 +335,30 @@ JobWorkers::JobWorkers(JobQueue& queue, Executor executor, std::size_t n_threads
   shared_->queue = &queue;
   shared_->executor = std::move(executor);
   shared_->logger = &logger;
+}
+
+// Thread entry points: nothing may escape a thread (std::terminate would take Apache's child
+// down). A thread that fails this way ends; its jobs' leases expire and other workers run them.
+void worker_main(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std::shared_ptr<std::atomic<bool>> busy) noexcept {
+  try {
+    worker_loop(sp, std::move(owner), busy);
+  } catch (...) {
+    try {
+      sp->log(LogLevel::kError, tag::kJobStoreFailed, "a job worker thread ended on an unexpected error");
+    } catch (...) {
+    }
+  }
+}
+
+void heartbeat_main(std::shared_ptr<JobWorkers::Shared> sp) noexcept {
+  try {
+    heartbeat_loop(sp);
+  } catch (...) {
+    try {
+      sp->log(LogLevel::kError, tag::kJobStoreFailed, "the job heartbeat thread ended on an unexpected error");
+    } catch (...) {
+    }
+  }
 }
 
 JobWorkers::~JobWorkers() {
@@ -344,7 +398,7 @@ JobWorkers::StopReport JobWorkers::stop(std::chrono::milliseconds grace, std::ch
     s.heartbeat_stop = true;
   }
   s.changed.notify_all();
-  heartbeat_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
 
   std::vector<bool> detach(workers_.size(), false);
   {

@@ -256,7 +256,10 @@ Response finish_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx)
       std::string name = out.download_name.empty() ? resp.file_path.substr(resp.file_path.rfind('/') + 1)
                                                    : out.download_name;
       std::string safe;
-      for (char c : name) safe += (c == '"' || c == '\\' || c == '\r' || c == '\n') ? '_' : c;
+      for (char c : name) {
+        auto u = static_cast<unsigned char>(c);
+        safe += (c == '"' || c == '\\' || u < 0x20 || u == 0x7f) ? '_' : c;
+      }
       resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + safe + "\"");
     }
     return resp;

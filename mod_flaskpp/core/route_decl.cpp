@@ -98,6 +98,13 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
     }
     d.action = ActionKind::kJob;
     d.target = args[3];
+    // A GET (and so HEAD) would let a link prefetcher or a crawler start jobs.
+    for (const char* safe_method : {"GET", "HEAD", "*"}) {
+      std::string m = "," + d.methods + ",";
+      if (m.find(std::string(",") + safe_method + ",") != std::string::npos) {
+        throw ConfigError("a job route takes POST (or PUT, PATCH, DELETE), not " + std::string(safe_method));
+      }
+    }
     if (!is_handler_name(d.target)) {
       throw ConfigError("job name '" + d.target + "' may hold only letters, digits, '_', '-', '.' and ':'");
     }

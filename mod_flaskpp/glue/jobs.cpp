@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -39,16 +40,25 @@ struct ChildJobs {
   long grace_ms = 0;
 };
 
+// Set in a child whose exit left job threads running (they ignored the stop): the plugins'
+// on_child_stop is then skipped, since those threads may still use what it would release.
+std::atomic<bool> g_threads_left_running{false};
+
 apr_status_t fpp_stop_job_workers(void* data) noexcept {
   return guard_cleanup([data] {
     auto* jobs = static_cast<ChildJobs*>(data);
-    if (!jobs->workers) return;
-    core::JobWorkers::StopReport report = jobs->workers->stop(std::chrono::milliseconds(jobs->grace_ms));
-    if (!report.still_running.empty()) {
-      jobs->log.log(core::LogLevel::kWarn, core::tag::kJobStillRunning,
-                    std::to_string(report.still_running.size()) +
-                        " job(s) still running at child exit; their leases expire and another child runs them again");
+    core::JobWorkers::StopReport report;
+    if (jobs->workers) report = jobs->workers->stop(std::chrono::milliseconds(jobs->grace_ms));
+    if (report.still_running.empty()) {
+      delete jobs;
+      return;
     }
+    // Detached threads still run jobs through this object (its log, its Apps): it is left
+    // allocated for the few moments until the process exits.
+    g_threads_left_running = true;
+    jobs->log.log(core::LogLevel::kWarn, core::tag::kJobStillRunning,
+                  std::to_string(report.still_running.size()) +
+                      " job(s) still running at child exit; their leases expire and another child runs them again");
   });
 }
 
@@ -88,6 +98,8 @@ const char* global_setting(cmd_parms* cmd, F&& body) noexcept {
 
 }  // namespace
 
+bool job_threads_left_running() noexcept { return g_threads_left_running; }
+
 std::string job_origin(server_rec* s) {
   return std::string(s->server_hostname ? s->server_hostname : "") + ":" + std::to_string(s->port);
 }
@@ -120,14 +132,18 @@ void prepare_jobs(apr_pool_t* pconf, ProcessState& state) {
 void start_job_workers(apr_pool_t* pchild, server_rec* base, ProcessState& state) {
   JobService& service = *state.job_service;
   if (service.workers == 0) return;  // this server's children only accept jobs
-  auto* jobs = make_pool_owned<ChildJobs>(pchild, base);
+  // Owned by the cleanup below, which frees it unless job threads outlive the stop.
+  auto* jobs = new ChildJobs(base);
   for (server_rec* s = base; s; s = s->next) {
     ServerConfig* cfg = server_config(s);
     if (!cfg || !cfg->app) continue;
     jobs->apps.emplace(job_origin(s), cfg->app);
     if (!jobs->fallback) jobs->fallback = cfg->app;
   }
-  if (!jobs->fallback) return;
+  if (!jobs->fallback) {
+    delete jobs;
+    return;
+  }
   jobs->grace_ms = service.grace_ms;
   const auto* functions = &state.job_functions;
   core::Executor executor = [jobs, functions](const core::JobRecord& job, core::JobControl& control) {
@@ -136,10 +152,9 @@ void start_job_workers(apr_pool_t* pchild, server_rec* base, ProcessState& state
     auto fn = functions->find(job.name);
     return app.run_job(job, control, fn != functions->end() ? &fn->second : nullptr, jobs->log);
   };
+  apr_pool_cleanup_register(pchild, jobs, fpp_stop_job_workers, apr_pool_cleanup_null);
   jobs->workers = std::make_unique<core::JobWorkers>(*service.queue, std::move(executor), service.workers, jobs->log);
   jobs->workers->start();
-  // Registered after ChildJobs' own cleanup, so it runs first (cleanups run in reverse).
-  apr_pool_cleanup_register(pchild, jobs, fpp_stop_job_workers, apr_pool_cleanup_null);
 }
 
 }  // namespace flaskpp::glue

@@ -41,6 +41,8 @@ void prepare_jobs(apr_pool_t* pconf, ProcessState& state);
 // Starts this child's worker threads (FlaskppJobWorkers), stopped by a cleanup of `pchild` that
 // lets running jobs finish within FlaskppJobGrace.
 void start_job_workers(apr_pool_t* pchild, server_rec* base, ProcessState& state);
+// True in a child whose job threads did not stop at its exit (see fpp_stop_job_workers).
+bool job_threads_left_running() noexcept;
 // "host:port" of a server, as job records name their origin.
 std::string job_origin(server_rec* s);
 

@@ -93,10 +93,15 @@ void run_plugin_hooks(server_rec* s, flaskpp::detail::Hook hook) {
 apr_status_t fpp_child_exit(void* data) noexcept {
   return guard_cleanup([data] {
     auto* s = static_cast<server_rec*>(data);
-    try {
-      run_plugin_hooks(s, flaskpp::detail::Hook::kChildStop);
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00028) "mod_flaskpp: %s", e.what());
+    if (job_threads_left_running()) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, FPPLOGNO(00035)
+                   "mod_flaskpp: plugins' on_child_stop skipped: job threads are still running");
+    } else {
+      try {
+        run_plugin_hooks(s, flaskpp::detail::Hook::kChildStop);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00028) "mod_flaskpp: %s", e.what());
+      }
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00020) "mod_flaskpp: child %ld exiting",
                  static_cast<long>(::getpid()));

@@ -281,6 +281,8 @@ TEST_F(ConfigCheck, JobDirectivesAreChecked) {
   expect_rejected("FlaskppJobRetention soon", 0, "FlaskppJobRetention", "is not a duration");
   expect_rejected("FlaskppRoute POST /j job echo timeout=forever", 0, "FlaskppRoute", "is not a duration");
   expect_rejected("FlaskppRoute GET /jobs job-status", 0, "FlaskppRoute", "exactly one parameter");
+  expect_rejected("FlaskppRoute GET,POST /j job echo", 0, "FlaskppRoute", "a job route takes POST (or PUT, PATCH, DELETE), not GET");
+  expect_rejected("FlaskppRoute * /j job echo", 0, "FlaskppRoute", "not *");
   Outcome vhost = check("<VirtualHost 127.0.0.1:1>\nFlaskppJobWorkers 4\n</VirtualHost>");
   EXPECT_NE(vhost.exit_code, 0);
   EXPECT_NE(vhost.output.find("cannot occur within <VirtualHost> section"), std::string::npos) << vhost.output;

@@ -83,7 +83,7 @@ stop)
   # and AH00127 (Apache cannot map the hostile-path test's unrouted 8 KB segment to a file); the
   # test plugin's failures on purpose (FPP00004 for /t/sdk/throw and /t/sdk/bad-header, FPP0004x
   # for its jobs t.*) and the child the job test kills (AH00051 ... exit signal Killed).
-  allowed='FPP00002|FPP00003|AH01630|AH00127|FPP00004: 500 for GET /t/sdk/(throw|bad-header):|FPP0004[0-9]: job [0-9a-f-]+ \(t\.|AH00051: .* exit signal Killed \(9\)'
+  allowed='FPP00002|FPP00003|AH01630|AH00127|FPP00004: 500 for GET /t/sdk/(throw|bad-header):|FPP000(4[0-9]|26): job [0-9a-f-]+ \(t\.|AH00051: .* exit signal Killed \(9\)'
   bad=$(grep -E '\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]' "$ROOT/logs/error_log" | grep -Ev "$allowed" || true)
   if grep 'Segmentation fault\|exit signal' "$ROOT/logs/error_log" | grep -vq 'exit signal Killed (9)'; then
     bad="$bad

@@ -270,6 +270,58 @@ TEST_F(JobWorkersTest, StopAfterGraceCancelsAndReleasesTheJob) {
   EXPECT_EQ(r->attempts, 0) << "the interrupted attempt does not count";
 }
 
+TEST_F(JobWorkersTest, AJobThatReturnsDoneWhenToldToStopIsReleasedNotDone) {
+  // The SDK says: when cancelled(), return soon; the answer is then discarded. A partial answer
+  // after a shutdown must not become the job's result.
+  make_queue(options());
+  auto started = std::make_shared<std::atomic<bool>>(false);
+  Executor partial = [started](const JobRecord&, JobControl& control) {
+    *started = true;
+    while (!control.cancelled()) std::this_thread::sleep_for(1ms);
+    return JobOutcome::done("{\"partial\":true}");
+  };
+  JobWorkers workers(*queue_, partial, 1, logger_);
+  workers.start();
+  std::string id = submit("partial", "{}");
+  ASSERT_TRUE(eventually([&] { return started->load(); }));
+  workers.stop(10ms, 60s);
+  auto r = queue_->get(id);
+  EXPECT_EQ(r->status, JobStatus::kQueued);
+  EXPECT_EQ(r->result_json, "");
+  EXPECT_EQ(r->attempts, 0);
+}
+
+TEST_F(JobWorkersTest, AJobIgnoringItsTimeoutIsMarkedFailedAndItsLateAnswerDropped) {
+  JobQueueOptions o = options();
+  make_queue(o);
+  struct State {
+    std::atomic<bool> started{false}, release{false}, returned{false};
+  };
+  auto st = std::make_shared<State>();
+  Executor stubborn = [st](const JobRecord&, JobControl&) {
+    st->started = true;
+    while (!st->release) std::this_thread::sleep_for(1ms);
+    st->returned = true;
+    return JobOutcome::done("{\"late\":true}");
+  };
+  JobWorkers workers(*queue_, stubborn, 1, logger_);
+  workers.start();
+  JobRecord job;
+  job.name = "stubborn";
+  job.input_json = "{}";
+  job.timeout_ms = 50;
+  std::string id = queue_->submit(job).id;
+  ASSERT_TRUE(eventually([&] { return st->started.load(); }));
+  // kOverrunMs (5 s) after the deadline the heartbeat records the failure itself.
+  ASSERT_TRUE(eventually([&] { return queue_->get(id)->status == JobStatus::kFailed; }, 20s));
+  EXPECT_EQ(queue_->get(id)->error, "timed out (did not stop)");
+  st->release = true;
+  ASSERT_TRUE(eventually([&] { return st->returned.load(); }));
+  workers.stop(1s, 1s);
+  EXPECT_EQ(queue_->get(id)->status, JobStatus::kFailed) << "the late answer is dropped";
+  EXPECT_EQ(queue_->get(id)->result_json, "");
+}
+
 TEST_F(JobWorkersTest, StopReportsAJobThatIgnoresCancelAndLeavesItToExpire) {
   make_queue(options());
   struct State {

@@ -274,7 +274,13 @@ TEST_F(PluginApp, JobRouteStoresTheInputAndRunJobRunsThePluginsFunction) {
   JobFunctionRef crash{plugin_.get(), plugin_->jobs()[2].slot};
   JobOutcome crashed = app_->run_job(*claimed, control, &crash, log_);
   EXPECT_TRUE(crashed.retryable);
-  EXPECT_EQ(crashed.error, "job 'p.job' of plugin good threw: crashed");
+  // Production: the status endpoint shows no internals; the log has them, with the job's id.
+  EXPECT_EQ(crashed.error, "Internal Server Error");
+  const auto* logged = log_.find_tag(tag::kPluginFailed);
+  ASSERT_NE(logged, nullptr);
+  EXPECT_NE(logged->message.find("job " + claimed->id + " (p.job): job 'p.job' of plugin good threw: crashed"),
+            std::string::npos)
+      << logged->message;
   Response status = send("GET", "/jobs/" + id);
   EXPECT_EQ(status.status, 200);
   EXPECT_EQ(send("GET", "/jobs/00000000-0000-4000-8000-000000000000").status, 404);
