@@ -263,6 +263,14 @@ TEST_F(ConfigCheck, RouteNamingAnUnknownPluginHandlerIsRefused) {
                           "unknown handler 't.nope'");
 }
 
+TEST_F(ConfigCheck, PluginNameAndOptionsAreChecked) {
+  expect_rejected("FlaskppPlugin bad/name " + plugin("testplug"), 0, "FlaskppPlugin",
+                  "plugin name 'bad/name' may hold only letters, digits, '_' and '-'");
+  expect_rejected("FlaskppPlugin testplug " + plugin("testplug") + " novalue", 0, "FlaskppPlugin",
+                  "plugin testplug: option 'novalue' is not key=value");
+  expect_rejected("FlaskppPlugin lonely", 0, "FlaskppPlugin", "needs NAME PATH.so [key=value ...]");
+}
+
 TEST_F(ConfigCheck, PluginOnlyInTheServerConfig) {
   Outcome o = check("<VirtualHost 127.0.0.1:1>\nFlaskppPlugin testplug " + plugin("testplug") + "\n</VirtualHost>");
   EXPECT_NE(o.exit_code, 0) << o.output;

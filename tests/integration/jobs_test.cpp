@@ -255,6 +255,15 @@ TEST_F(Jobs, GracefulRestartDuringABurstLosesNothing) {
   }
   // The new generation serves (and the plugin was loaded anew).
   EXPECT_EQ(get("/health").status, 200);
+  // The old generation's children ran the plugins' on_child_stop on their way out.
+  auto until = Clock::now() + std::chrono::seconds(30);
+  bool stopped = false;
+  while (!stopped && Clock::now() < until) {
+    stopped = flaskpp::it::read_file(instance().root + "/logs/error_log")
+                  .find("plugin testplug on_child_stop: child ") != std::string::npos;
+    if (!stopped) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(stopped) << "no on_child_stop line in the error log";
 }
 
 }  // namespace

@@ -131,4 +131,8 @@ FLASKPP_PLUGIN(app) {
     ctx.log().info("started");
   });
   app.on_child_start([](const flaskpp::PluginContext&) { ++g_child_starts; });
+  app.on_child_stop([](const flaskpp::PluginContext& ctx) {
+    ctx.log().info("child " + std::to_string(::getpid()) + " stopping after " + std::to_string(g_child_starts.load()) +
+                   " start");
+  });
 }
