@@ -90,7 +90,10 @@ struct RateDecision {
   int limit_index = -1;
   std::int64_t limit = 0;          // that limit's count
   std::int64_t remaining = 0;      // hits left under that limit after this one, >= 0
-  std::int64_t reset_epoch_s = 0;  // when that limit's window (or the refusal) ends
+  // Epoch seconds for X-RateLimit-Reset. Fixed window: the window's end. Sliding window counter:
+  // the current window's end while hits remain (the previous window stops weighing then), else
+  // the first second at which a hit passes again.
+  std::int64_t reset_epoch_s = 0;
   std::int64_t retry_after_s = 0;  // seconds until a hit can pass; 0 when allowed
 };
 
