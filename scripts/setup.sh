@@ -15,7 +15,7 @@ BUILD_TYPE=${FLASKPP_BUILD_TYPE:-RelWithDebInfo}
 PACKAGES=(
   build-essential cmake pkg-config
   apache2 apache2-dev libapr1-dev libaprutil1-dev
-  rapidjson-dev libmstch-dev googletest libgtest-dev libsqlite3-dev libstb-dev
+  rapidjson-dev libmstch-dev googletest libgtest-dev libsqlite3-dev libssl-dev libstb-dev
   libcurl4-openssl-dev curl python3 python3-requests
   dpkg-dev ca-certificates chromium
 )
