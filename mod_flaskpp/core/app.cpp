@@ -103,7 +103,12 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
                           "' (a job function or a handler; known: " + names + ")");
       }
     }
-    if (r.action == ActionKind::kJobStatus && job_status_pattern_.empty()) job_status_pattern_ = r.pattern;
+    if (r.action == ActionKind::kJobStatus && job_status_url_prefix_.empty()) {
+      // parse_route checked that the pattern has exactly one parameter.
+      auto open = r.pattern.find('<'), close = r.pattern.find('>', open);
+      job_status_url_prefix_ = r.pattern.substr(0, open);
+      job_status_url_suffix_ = r.pattern.substr(close + 1);
+    }
     if (r.action == ActionKind::kTemplate || !r.then_template.empty()) needs_templates = true;
     route_handlers_.push_back(h);
     std::unique_ptr<UploadPolicy> policy;
@@ -124,7 +129,7 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     upload_policies_.push_back(std::move(policy));
   }
   for (const auto& r : routes_) {
-    if (r.action == ActionKind::kJob && job_status_pattern_.empty()) {
+    if (r.action == ActionKind::kJob && job_status_url_prefix_.empty()) {
       throw ConfigError("FlaskppRoute at " + r.where + ": a job route needs a job-status route in the same server, "
                         "e.g. FlaskppRoute GET /jobs/<uuid:id> job-status");
     }

@@ -111,7 +111,6 @@ class App {
   // Runs one attempt of `job` (from a worker thread): the plugin job `function` when given,
   // otherwise the handler the job names. Throws what the job's code throws.
   JobOutcome run_job(const JobRecord& job, JobControl& control, const JobFunctionRef* function, Logger& log) const;
-  bool has_job_routes() const { return !job_status_pattern_.empty(); }
   // Whether route i's pages are cached (production; template uses only params, config, env).
   bool caches_pages(std::size_t i) const { return page_caches_[i] != nullptr; }
 
@@ -127,7 +126,6 @@ class App {
   Response job_action(const Exchange& ex) const;
   Response job_status_action(const Exchange& ex) const;
   Response job_cancel_action(const Exchange& ex) const;
-  const RouteDecl* job_status_route() const;
   std::string job_status_url(const std::string& id) const;
   Response route_response(const Request& request, const RouteMatch& match, Logger& log) const;
   bool json_route_for(const Request& request, const RouteMatch& match) const;
@@ -152,7 +150,10 @@ class App {
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;
-  std::string job_status_pattern_;  // the job-status route's pattern; empty: no job routes
+  // The job-status route's pattern around its one parameter: a job's status URL is prefix + id +
+  // suffix. Empty prefix: no job-status route.
+  std::string job_status_url_prefix_;
+  std::string job_status_url_suffix_;
 };
 
 }  // namespace flaskpp::core

@@ -108,19 +108,35 @@ int Converter::weight() const {
   }
 }
 
-Converter parse_converter(std::string_view name_view, std::string_view args) {
-  std::string name(name_view);
-  Converter c;
-  static const std::map<std::string, ConverterKind> kKinds = {
+std::optional<ConverterKind> converter_kind(std::string_view name) {
+  static const std::map<std::string, ConverterKind, std::less<>> kKinds = {
       {"default", ConverterKind::kString}, {"string", ConverterKind::kString},
       {"int", ConverterKind::kInt},        {"float", ConverterKind::kFloat},
       {"path", ConverterKind::kPath},      {"uuid", ConverterKind::kUuid},
       {"any", ConverterKind::kAny}};
   auto it = kKinds.find(name);
-  if (it == kKinds.end()) {
-    throw ConfigError("unknown converter '" + name + "' (known: string, int, float, path, uuid, any)");
+  if (it == kKinds.end()) return std::nullopt;
+  return it->second;
+}
+
+const char* converter_name(ConverterKind kind) {
+  switch (kind) {
+    case ConverterKind::kInt: return "int";
+    case ConverterKind::kFloat: return "float";
+    case ConverterKind::kPath: return "path";
+    case ConverterKind::kUuid: return "uuid";
+    case ConverterKind::kAny: return "any";
+    case ConverterKind::kString: break;
   }
-  c.kind = it->second;
+  return "string";
+}
+
+Converter parse_converter(std::string_view name_view, std::string_view args) {
+  std::string name(name_view);
+  Converter c;
+  std::optional<ConverterKind> kind = converter_kind(name);
+  if (!kind) throw ConfigError("unknown converter '" + name + "' (known: string, int, float, path, uuid, any)");
+  c.kind = *kind;
   std::vector<std::string> positional_names;
   switch (c.kind) {
     case ConverterKind::kString: positional_names = {"minlength", "maxlength", "length"}; break;

@@ -18,26 +18,6 @@ namespace flaskpp::core {
 
 namespace {
 
-const char* kind_name(ConverterKind k) {
-  switch (k) {
-    case ConverterKind::kInt: return "int";
-    case ConverterKind::kFloat: return "float";
-    case ConverterKind::kPath: return "path";
-    case ConverterKind::kUuid: return "uuid";
-    case ConverterKind::kAny: return "any";
-    default: return "string";
-  }
-}
-
-ConverterKind kind_of(const std::string& name) {
-  if (name == "int") return ConverterKind::kInt;
-  if (name == "float") return ConverterKind::kFloat;
-  if (name == "path") return ConverterKind::kPath;
-  if (name == "uuid") return ConverterKind::kUuid;
-  if (name == "any") return ConverterKind::kAny;
-  return ConverterKind::kString;
-}
-
 void write_pairs(JsonWriter& w, const StringPairs& pairs) {
   w.StartArray();
   for (const auto& [k, v] : pairs) {
@@ -129,7 +109,7 @@ JobInput decode_input(const std::string& input_json) {
     for (const auto& p : d["params"].GetArray()) {
       if (!p.IsArray() || p.Size() != 3 || !p[0].IsString() || !p[1].IsString() || !p[2].IsString()) continue;
       ParamValue v;
-      v.kind = kind_of(p[1].GetString());
+      v.kind = converter_kind(p[1].GetString()).value_or(ConverterKind::kString);
       v.text = p[2].GetString();
       if (v.kind == ConverterKind::kInt) v.int_value = std::strtoll(v.text.c_str(), nullptr, 10);
       if (v.kind == ConverterKind::kFloat) v.float_value = std::strtod(v.text.c_str(), nullptr);
@@ -162,20 +142,8 @@ class SdkJobContext final : public flaskpp::JobContext {
 
 }  // namespace
 
-const RouteDecl* App::job_status_route() const {
-  for (const auto& r : routes_) {
-    if (r.action == ActionKind::kJobStatus) return &r;
-  }
-  return nullptr;
-}
-
 std::string App::job_status_url(const std::string& id) const {
-  // The job-status route's pattern with its one parameter replaced by the id.
-  const std::string& pattern = job_status_pattern_;
-  auto open = pattern.find('<');
-  auto close = pattern.find('>', open);
-  if (open == std::string::npos || close == std::string::npos) return pattern;
-  return pattern.substr(0, open) + id + pattern.substr(close + 1);
+  return job_status_url_prefix_ + id + job_status_url_suffix_;
 }
 
 Response App::job_action(const Exchange& ex) const {
@@ -243,7 +211,7 @@ Response App::job_action(const Exchange& ex) const {
   for (const auto& [name, v] : ex.match.params) {
     w.StartArray();
     write_string(w, name);
-    w.String(kind_name(v.kind));
+    w.String(converter_name(v.kind));
     write_string(w, v.text);
     w.EndArray();
   }
@@ -356,7 +324,8 @@ JobOutcome App::run_job_attempt(const JobRecord& job, JobControl& control, const
     HandlerContext ctx{*this, in.request, in.params, log};
     for (FileInfo& f : in.request.files) f.data.clear();  // the plugin reads them from `path`
     flaskpp::Request sdk = make_sdk_request(ctx);
-    PluginLogger plog(log, "plugin " + function->plugin->name() + " job " + job.name + " " + job.id + ": ");
+    const std::string prefix = "plugin " + function->plugin->name() + " job " + job.name + " " + job.id + ": ";
+    PluginLogger plog(log, prefix);
     SdkJobContext sdk_job(job, control, std::move(sdk), plog);
     rapidjson::Document output;
     flaskpp::detail::CallResult result;

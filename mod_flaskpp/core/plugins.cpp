@@ -156,7 +156,8 @@ void Plugin::run_hooks(flaskpp::detail::Hook hook, Logger& log) const {
                                                                   : "on_child_stop";
   for (const auto& [kind, slot] : hooks_) {
     if (kind != hook) continue;
-    PluginLogger plog(log, "plugin " + name_ + " " + what + ": ");
+    const std::string prefix = "plugin " + name_ + " " + what + ": ";
+    PluginLogger plog(log, prefix);
     flaskpp::PluginContext ctx{name_, path_, options_, &plog};
     CallResult result;
     slot->call(ctx, result);
@@ -277,12 +278,13 @@ void add_plugin_handlers(HandlerRegistry& registry, const Plugin& plugin) {
     }
     std::string plugin_name = plugin.name();
     std::string handler_name = h.name;
+    std::string log_prefix = "plugin " + plugin_name + " handler " + handler_name + ": ";  // once, not per request
     flaskpp::detail::HandlerSlot* slot = h.slot;
     registry.add(
         h.name,
-        [plugin_name, handler_name, slot](const HandlerContext& ctx) -> Response {
+        [plugin_name, handler_name, log_prefix, slot](const HandlerContext& ctx) -> Response {
           flaskpp::Request req = make_sdk_request(ctx);
-          PluginLogger plog(ctx.log, "plugin " + plugin_name + " handler " + handler_name + ": ");
+          PluginLogger plog(ctx.log, log_prefix);
           req.logger = &plog;
           flaskpp::Response out;
           CallResult result;

@@ -91,13 +91,14 @@ struct JobFunctionRef {
 class PluginLogger final : public flaskpp::Logger {
  public:
   // (core::Logger spelled out: inside this class, Logger names the SDK base class.)
-  PluginLogger(core::Logger& log, std::string prefix) : log_(log), prefix_(std::move(prefix)) {}
+  // `prefix` ("plugin NAME handler H: ") must outlive the logger: handlers build it once.
+  PluginLogger(core::Logger& log, const std::string& prefix) : log_(log), prefix_(prefix) {}
   bool enabled(flaskpp::LogLevel level) const override;
   void log(flaskpp::LogLevel level, const std::string& message) override;
 
  private:
   core::Logger& log_;
-  std::string prefix_;
+  const std::string& prefix_;
 };
 
 // The SDK request for a handler call: route params, args, form, files (with their bytes),

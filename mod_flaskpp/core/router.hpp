@@ -102,6 +102,9 @@ class Router {
   std::vector<CompiledRule> rules_;
 };
 
+// A converter's name ("int", "uuid", ...; "default" is "string") and back.
+std::optional<ConverterKind> converter_kind(std::string_view name);
+const char* converter_name(ConverterKind kind);
 // Parses a converter spec such as "int(min=1, max=10)" (exposed for tests). Throws ConfigError.
 Converter parse_converter(std::string_view name, std::string_view args);
 

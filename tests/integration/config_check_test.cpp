@@ -281,6 +281,9 @@ TEST_F(ConfigCheck, PluginOnlyInTheServerConfig) {
 
 TEST_F(ConfigCheck, JobDirectivesAreChecked) {
   expect_rejected("FlaskppJobStore redis://x", 0, "FlaskppJobStore", "is not a job store: use sqlite:PATH");
+  expect_rejected("FlaskppJobStore sqlite:", 0, "FlaskppJobStore", "is not a job store: use sqlite:PATH");
+  expect_rejected("FlaskppJobGrace 0", 0, "FlaskppJobGrace", "is not a duration");
+  expect_rejected("FlaskppJobTimeout 1y", 0, "FlaskppJobTimeout", "is not a duration");
   expect_rejected("FlaskppJobStore sqlite:jobs.sqlite sync=sometimes", 0, "FlaskppJobStore",
                   "must be sync=normal or sync=full");
   expect_rejected("FlaskppJobWorkers many", 0, "FlaskppJobWorkers", "must be a number from 0 to 256");
