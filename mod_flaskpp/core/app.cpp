@@ -172,6 +172,12 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     }
     page_caches_.push_back(cacheable ? std::make_unique<PageCache>() : nullptr);
   }
+  // Rate limits first: a refused request costs no other check and no body read.
+  if (!settings_.rate_limits.rules.empty()) {
+    auto stage = std::make_unique<RateLimitStage>(settings_.rate_limits, routes_);
+    rate_stage_ = stage.get();
+    stages_.push_back(std::move(stage));
+  }
   stages_.push_back(std::make_unique<UploadRequirements>());
   for (auto& stage : stages) stages_.push_back(std::move(stage));
 }
@@ -269,9 +275,10 @@ Response App::describe_failure(const std::exception_ptr& error, const Request& r
                 : busy                                            ? tag::kOverloaded
                 : dynamic_cast<const TemplateNotFound*>(&e) ? tag::kTemplateMissing
                                                                   : tag::kUnhandled;
-    // A full queue is load, not a fault of the server: a warning.
-    log.log(busy ? LogLevel::kWarn : level_for(e.status()), tagno,
-            std::to_string(e.status()) + " for " + where + ": " + e.what());
+    // A full queue is load, not a fault of the server: a warning. An error its thrower logged
+    // already (a failing rate-limit store warns once per interval) is repeated at debug only.
+    LogLevel level = e.already_logged() ? LogLevel::kDebug : busy ? LogLevel::kWarn : level_for(e.status());
+    if (log.enabled(level)) log.log(level, tagno, std::to_string(e.status()) + " for " + where + ": " + e.what());
     std::string msg = e.what();
     if (e.status() >= 500 && settings_.env != Env::kDevelopment && !busy) {
       msg = status_description(e.status());
@@ -307,9 +314,14 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     }
   }
   const RouteDecl& route = routes_[match.rule];
-  Exchange ex{request, match, route, log, nullptr};
+  Exchange ex{request, match, route, log, nullptr, {}};
   auto after_action = [&](Response& resp) {
     for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) (*it)->after_action(ex, resp);
+  };
+  auto with_stage_headers = [&](Response& resp) -> Response& {
+    for (auto& h : ex.answer_headers) resp.headers.push_back(std::move(h));
+    ex.answer_headers.clear();
+    return resp;
   };
   Response resp;
   try {
@@ -330,7 +342,7 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     for (int attempt = 1;; ++attempt) {
       resp = run_action(ex);
       after_action(resp);
-      if (!ex.uploads || ex.uploads->commit()) return resp;
+      if (!ex.uploads || ex.uploads->commit()) return std::move(with_stage_headers(resp));
       if (attempt == kUploadNameAttempts) {
         throw InternalError("no free file name for the upload after " + std::to_string(attempt) + " attempts");
       }
@@ -344,6 +356,11 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     after_action(resp);
   } catch (...) {
     resp = failure(std::current_exception(), request, route.answers_json(), log);
+  }
+  try {
+    with_stage_headers(resp);
+  } catch (...) {
+    // Out of memory adding headers: the answer goes without them.
   }
   return resp;
 }

@@ -25,6 +25,7 @@
 #include "core/logger.hpp"
 #include "core/page_cache.hpp"
 #include "core/pipeline.hpp"
+#include "core/rate_limit_stage.hpp"
 #include "core/request.hpp"
 #include "core/response.hpp"
 #include "core/route_decl.hpp"
@@ -52,6 +53,8 @@ struct AppSettings {
   std::string job_spool_dir;
   std::string job_origin;
   std::vector<std::string> job_functions;
+  // FlaskppRateLimit rules and their counter store; no rules: no rate-limit stage.
+  RateLimitSettings rate_limits;
 };
 
 struct JobFunctionRef;
@@ -111,6 +114,10 @@ class App {
   // Runs one attempt of `job` (from a worker thread): the plugin job `function` when given,
   // otherwise the handler the job names. Throws what the job's code throws.
   JobOutcome run_job(const JobRecord& job, JobControl& control, const JobFunctionRef* function, Logger& log) const;
+  // The rate limits that apply to route i (route-specific first), for the status page and OpenAPI.
+  std::vector<const RateRule*> rate_rules_for(std::size_t i) const {
+    return rate_stage_ ? rate_stage_->rules_for(i) : std::vector<const RateRule*>{};
+  }
   // Whether route i's pages are cached (production; template uses only params, config, env).
   bool caches_pages(std::size_t i) const { return page_caches_[i] != nullptr; }
 
@@ -148,6 +155,7 @@ class App {
   std::vector<std::unique_ptr<UploadPolicy>> upload_policies_;  // parallel to routes_
   std::vector<std::unique_ptr<PageCache>> page_caches_;         // parallel to routes_; null: no cache
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
+  const RateLimitStage* rate_stage_ = nullptr;                  // in stages_ when rules exist
   mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;
   // The job-status route's pattern around its one parameter: a job's status URL is prefix + id +

@@ -11,11 +11,15 @@ namespace flaskpp::core {
 
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  HttpError(int status, const std::string& message, bool already_logged = false)
+      : std::runtime_error(message), status_(status), already_logged_(already_logged) {}
   int status() const noexcept { return status_; }
+  // The thrower has logged it (at most once per interval): App logs the answer at debug only.
+  bool already_logged() const noexcept { return already_logged_; }
 
  private:
   int status_;
+  bool already_logged_;
 };
 
 struct BadRequest : HttpError {
@@ -34,6 +38,16 @@ struct UnsupportedMediaType : HttpError {
 // malformed chunked encoding (the message says which).
 struct ClientGone : HttpError {
   explicit ClientGone(const std::string& m) : HttpError(400, m) {}
+};
+// FlaskppRateLimit refused the request; the stage has put Retry-After and X-RateLimit-* on the
+// exchange's answer headers.
+struct TooManyRequests : HttpError {
+  explicit TooManyRequests(const std::string& m) : HttpError(429, m) {}
+};
+// The rate limit store failed and FlaskppRateLimitCache says fail-closed (503, Retry-After on the
+// exchange). The stage has warned already.
+struct RateLimitUnavailable : HttpError {
+  explicit RateLimitUnavailable(const std::string& m) : HttpError(503, m, true) {}
 };
 struct RequestTimeout : HttpError {
   explicit RequestTimeout(const std::string& m) : HttpError(408, m) {}

@@ -14,6 +14,9 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/logger.hpp"
 #include "core/request.hpp"
@@ -31,6 +34,8 @@ struct Exchange {
   const RouteDecl& route;
   Logger& log;
   std::unique_ptr<UploadSession> uploads;  // upload routes: the files of the body, uncommitted
+  // Headers a stage wants on the final answer, error answers included (X-RateLimit-*, Vary, ...).
+  std::vector<std::pair<std::string, std::string>> answer_headers;
 };
 
 class Stage {
