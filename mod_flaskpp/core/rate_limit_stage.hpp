@@ -18,7 +18,6 @@ namespace flaskpp::core {
 
 namespace tag {
 constexpr int kRateLimitStoreFailed = 36;  // the counter store failed: fail-open or fail-closed
-constexpr int kRateLimited = 37;           // a request was refused with 429 (info)
 }  // namespace tag
 
 // One FlaskppRateLimit directive.

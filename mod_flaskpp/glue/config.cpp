@@ -44,6 +44,8 @@ extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_
     merged->max_body = add->max_body ? add->max_body : base->max_body;
     merged->max_parts = add->max_parts ? add->max_parts : base->max_parts;
     merged->quick_handler = add->quick_handler ? add->quick_handler : base->quick_handler;
+    merged->rate_rules = base->rate_rules;
+    merged->rate_rules.insert(merged->rate_rules.end(), add->rate_rules.begin(), add->rate_rules.end());
     return merged;
   } catch (const std::exception& e) {
     note_config_failure(p, "merge a virtual host's configuration", e.what());
@@ -73,6 +75,7 @@ core::AppSettings settings_from(const ServerConfig& cfg) {
   settings.upload_allow = cfg.upload_allow;
   settings.max_body = cfg.max_body;
   settings.max_parts = cfg.max_parts;
+  settings.rate_limits.rules = cfg.rate_rules;
   return settings;
 }
 

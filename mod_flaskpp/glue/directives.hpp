@@ -25,6 +25,8 @@ constexpr const char* kJobLease = "FlaskppJobLease";
 constexpr const char* kJobGrace = "FlaskppJobGrace";
 constexpr const char* kJobTimeout = "FlaskppJobTimeout";
 constexpr const char* kJobSpoolDir = "FlaskppJobSpoolDir";
+constexpr const char* kRateLimit = "FlaskppRateLimit";
+constexpr const char* kRateLimitCache = "FlaskppRateLimitCache";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {

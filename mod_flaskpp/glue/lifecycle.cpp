@@ -79,6 +79,11 @@ void build_app(apr_pool_t* pconf, server_rec* s, ServerConfig& cfg, const Proces
     settings.job_spool_dir = state.job_service->spool_dir;
   }
   settings.job_origin = job_origin(s);
+  if (!settings.rate_limits.rules.empty()) {
+    settings.rate_limits.store = state.rate_store;
+    settings.rate_limits.fail_closed = state.rate_cache.fail_closed;
+    settings.rate_limits.scope = job_origin(s);
+  }
   for (const auto& [name, ref] : state.job_functions) settings.job_functions.push_back(name);
   cfg.app = std::make_shared<const core::App>(std::move(settings), cfg.routes, state.handlers);
 }
@@ -133,6 +138,7 @@ void note_config_failure(apr_pool_t* pconf, const char* what, const char* why) n
 extern "C" int fpp_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
   try {
     process_state(pconf);
+    register_rate_limit_mutex(pconf);
     return OK;
   } catch (const std::exception& e) {
     ap_log_perror(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, pconf,
@@ -146,7 +152,7 @@ extern "C" int fpp_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexc
 
 // Builds every server's core::App from its merged configuration. Runs for `apachectl -t` too, so
 // a configuration that cannot work fails there.
-extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* base) noexcept {
+extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* base) noexcept {
   return guard_hook(nullptr, base, [&]() -> int {
     ProcessState& state = process_state(pconf);
     if (state.config_failed) {
@@ -171,6 +177,21 @@ extern "C" int fpp_check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, ser
       } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, base,
                      FPPLOGNO(00033) "mod_flaskpp: the job store cannot work: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+    }
+    // The rate limit store, when a server has limits.
+    state.rate_store = nullptr;
+    bool rate_limits = false;
+    for (server_rec* s = base; s; s = s->next) {
+      if (ServerConfig* cfg = server_config(s)) rate_limits = rate_limits || !cfg->rate_rules.empty();
+    }
+    if (rate_limits) {
+      try {
+        prepare_rate_limits(pconf, ptemp, state);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, base,
+                     FPPLOGNO(00038) "mod_flaskpp: rate limits cannot work: %s", e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
       }
     }
@@ -203,6 +224,13 @@ extern "C" int fpp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, serv
     // on_start: once per configuration cycle, in the parent, before any child exists, so what it
     // loads is shared copy-on-write by all children.
     ProcessState& state = process_state(pconf);
+    try {
+      start_rate_limits(pconf, base, state);
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, base,
+                   FPPLOGNO(00039) "mod_flaskpp: rate limits cannot work: %s", e.what());
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
     for (const core::Plugin* plugin : state.plugins) {
       adapter::ServerLogSink log(base);
       try {
@@ -253,6 +281,12 @@ extern "C" void fpp_child_init(apr_pool_t* pchild, server_rec* s) noexcept {
     // After the plugins' child start (and so stopped before their child stop: cleanups run in
     // reverse), the job workers.
     ProcessState& state = process_state(s->process->pconf);
+    try {
+      child_rate_limits(pchild, state);
+    } catch (const std::exception& e) {
+      // Every limited request then fails the store: fail-open or fail-closed as configured.
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FPPLOGNO(00049) "mod_flaskpp: %s", e.what());
+    }
     if (state.job_service) start_job_workers(pchild, s, state);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, FPPLOGNO(00023) "mod_flaskpp: child %ld ready",
                  static_cast<long>(::getpid()));

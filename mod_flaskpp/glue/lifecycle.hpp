@@ -14,6 +14,7 @@
 #include "core/handlers.hpp"
 #include "core/plugins.hpp"
 #include "glue/jobs.hpp"
+#include "glue/rate_limit.hpp"
 #include "glue/apache.hpp"
 
 namespace flaskpp::glue {
@@ -25,6 +26,8 @@ struct ProcessState {
   bool config_failed = false;      // a create or merge callback failed: startup must stop
   JobSettings job_settings;        // the job directives
   std::unique_ptr<JobService> job_service;  // built in check_config when a route uses jobs
+  RateLimitCacheSettings rate_cache;        // FlaskppRateLimitCache
+  SocacheRateStore* rate_store = nullptr;   // built in check_config when a server has limits; pconf owns it
 };
 
 // The state of the configuration cycle `pconf` belongs to, created on first use (the main

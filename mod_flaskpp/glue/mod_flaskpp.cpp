@@ -60,6 +60,12 @@ const command_rec fpp_commands[] = {
                   "default run time limit of a job attempt, e.g. 5m (default: none)"),
     AP_INIT_TAKE1(d::kJobSpoolDir, as_cmd(fpp_set_job_spool_dir), nullptr, RSRC_CONF,
                   "where job input files are kept until the job is removed (default: <store dir>/spool)"),
+    AP_INIT_TAKE_ARGV(d::kRateLimit, as_cmd(fpp_set_rate_limit), nullptr, RSRC_CONF,
+                      "PATTERN|* \"LIMITS\" [key=ip|header:NAME] [strategy=fixed-window|sliding-window]: "
+                      "Flask-Limiter limits, e.g. \"10/minute;100/day\", per route pattern or for every route"),
+    AP_INIT_TAKE12(d::kRateLimitCache, as_cmd(fpp_set_rate_limit_cache), nullptr, RSRC_CONF,
+                   "PROVIDER[:ARGS] [fail=open|closed]: the socache holding the rate limit counters, shared by "
+                   "all children (default shmcb, fail=open; server config only)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept {

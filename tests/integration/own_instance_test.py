@@ -39,7 +39,7 @@ TEMPLATES = {
     "tpl-vhost/item.html": '<p id="item">vhost item {{id}}</p>\n',
     "tpl-vhost/404.html": '<h1 id="error">vhost {{code}}</h1>\n',
 }
-PORT_NAMES = ["PORT", "PORT_INHERIT", "PORT_ADD", "PORT_OVERRIDE", "PORT_PLAIN"]
+PORT_NAMES = ["PORT", "PORT_INHERIT", "PORT_ADD", "PORT_OVERRIDE", "PORT_PLAIN", "DEAD_PORT"]
 
 
 def free_ports(n):
@@ -70,7 +70,8 @@ def wait_until(predicate, timeout, step=0.05):
 class Instance:
     """A private Apache: generated, started, restarted, stopped."""
 
-    def __init__(self):
+    def __init__(self, extra_conf=""):
+        self.extra_conf = extra_conf
         self.root = tempfile.mkdtemp(prefix="flaskpp-own.", dir="/var/tmp")
         os.chmod(self.root, 0o755)
         for d in ("run", "logs", "htdocs", "tpl-main", "tpl-vhost", "plugin"):
@@ -83,7 +84,7 @@ class Instance:
         self.conf = os.path.join(self.root, "httpd.conf")
         self.log = os.path.join(self.root, "logs", "error_log")
         self.pidfile = os.path.join(self.root, "run", "httpd.pid")
-        modules_dir = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
+        self.modules_dir = modules_dir = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
                                      text=True).stdout.strip()
         with open(os.path.join(SOURCE, "tests", "integration", "own_instance.conf.in")) as f:
             self.template = f.read().replace("@ROOT@", self.root).replace("@MODULES_DIR@", modules_dir) \
@@ -99,7 +100,8 @@ class Instance:
     def start(self):
         for _ in range(5):  # a port taken between choosing and binding: try other ports
             self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
-            conf = self.template
+            conf = self.template + self.extra_conf.replace("@ROOT@", self.root).replace("@MODULES_DIR@",
+                                                                                       self.modules_dir)
             for name, port in self.ports.items():
                 conf = conf.replace("@%s@" % name, str(port))
             with open(self.conf, "w") as f:
@@ -160,10 +162,11 @@ class Instance:
 class OwnInstanceTest(unittest.TestCase):
     inst = None
     provoked = None  # a regex of warn/error lines a suite provokes on purpose
+    extra_conf = ""  # appended to own_instance.conf.in (main server scope)
 
     @classmethod
     def setUpClass(cls):
-        cls.inst = Instance()
+        cls.inst = Instance(cls.extra_conf)
         cls.inst.start()
 
     @classmethod
@@ -403,6 +406,150 @@ class PluginReload(OwnInstanceTest):
         self.assertEqual(failed, [], "requests during the plugin reload")
         self.assertEqual(versions, {1, 2})
         self.assertLogClean()
+
+
+def avoid_window_edge(period, margin=20):
+    """Waits until a fixed window of `period` seconds has at least `margin` seconds left, so a test
+    counting hits in one window never straddles two."""
+    left = period - time.time() % period
+    if left < margin:
+        time.sleep(left + 0.5)
+
+
+RATE_LIMIT_CONF = r"""
+LoadModule socache_shmcb_module @MODULES_DIR@/mod_socache_shmcb.so
+LoadModule socache_memcache_module @MODULES_DIR@/mod_socache_memcache.so
+LogFormat "%P %>s %U" pids
+CustomLog "@ROOT@/logs/access_log" pids
+FlaskppRoute GET /limited handler health
+FlaskppRateLimit /limited "100/hour"
+FlaskppRoute GET /limited-ip/<int:n> handler echo
+FlaskppRateLimit /limited-ip/<int:n> "5 per hour"
+FlaskppRoute GET /limited-key handler health
+FlaskppRateLimit /limited-key "3/hour" key=header:X-Api-Key
+FlaskppRoute GET /limited-page template show.html
+FlaskppRateLimit /limited-page "1/hour"
+FlaskppRoute POST /limited-upload handler echo
+FlaskppRateLimit /limited-upload "1/hour"
+"""
+
+
+class RateLimits(OwnInstanceTest):
+    """FlaskppRateLimit across the processes of one server, counters in shmcb."""
+    extra_conf = RATE_LIMIT_CONF
+
+    def test_a_exactly_n_of_m_concurrent_requests_pass_across_processes(self):
+        avoid_window_edge(3600)
+        statuses, headers = [], []
+        lock = threading.Lock()
+
+        def client():
+            for _ in range(50):  # a new connection per request: spread over the children
+                r = requests.get(self.inst.url("/limited"), timeout=10)
+                with lock:
+                    statuses.append(r.status_code)
+                    headers.append(r.headers)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(statuses), 400)
+        self.assertEqual(statuses.count(200), 100, "exactly the limit passes")
+        self.assertEqual(statuses.count(429), 300)
+        for h in headers:
+            self.assertEqual(h["X-RateLimit-Limit"], "100")
+            self.assertIn("X-RateLimit-Reset", h)
+        refused = [h for h, s in zip(headers, statuses) if s == 429]
+        self.assertTrue(all(h["X-RateLimit-Remaining"] == "0" for h in refused))
+        self.assertTrue(all(0 < int(h["Retry-After"]) <= 3600 for h in refused))
+        remaining = sorted(int(h["X-RateLimit-Remaining"]) for h, s in zip(headers, statuses) if s == 200)
+        self.assertEqual(remaining, list(range(100)), "each passing hit saw its own count")
+        with open(os.path.join(self.inst.root, "logs", "access_log")) as f:
+            pids = {line.split()[0] for line in f if line.split()[2] == "/limited"}
+        print("children that answered /limited: %d" % len(pids))
+        self.assertGreaterEqual(len(pids), 2, "the requests were spread over several processes")
+        # 429s are a client's excess: logged at info, nothing at warn or above.
+        self.assertLogClean()
+
+    def test_b_clients_are_counted_apart_by_address(self):
+        import http.client
+        avoid_window_edge(3600)
+
+        def status(source):
+            c = http.client.HTTPConnection("127.0.0.1", self.inst.ports["PORT"], timeout=10,
+                                           source_address=(source, 0))
+            c.request("GET", "/limited-ip/1")
+            r = c.getresponse()
+            r.read()
+            c.close()
+            return r.status
+
+        first = [status("127.0.0.1") for _ in range(7)]
+        second = [status("127.0.0.2") for _ in range(7)]
+        self.assertEqual(first, [200] * 5 + [429] * 2)
+        self.assertEqual(second, [200] * 5 + [429] * 2, "another address has its own counter")
+
+    def test_c_clients_are_counted_apart_by_header(self):
+        avoid_window_edge(3600)
+        got = {k: [self.get("/limited-key", headers={"X-Api-Key": k}).status_code for _ in range(4)]
+               for k in ("alice", "bob")}
+        self.assertEqual(got, {"alice": [200, 200, 200, 429], "bob": [200, 200, 200, 429]})
+
+    def test_d_template_routes_answer_429_in_html_json_routes_in_json(self):
+        avoid_window_edge(3600)
+        self.assertEqual(self.get("/limited-page").status_code, 200)
+        page = self.get("/limited-page", headers={"Accept": "text/html"})
+        self.assertEqual(page.status_code, 429)
+        self.assertTrue(page.headers["Content-Type"].startswith("text/html"), page.headers)
+        self.assertIn("Retry-After", page.headers)
+        self.assertEqual(self.get("/limited-ip/2").headers["Content-Type"], "application/json")
+        for _ in range(5):
+            self.get("/limited-ip/2")
+        j = self.get("/limited-ip/2")
+        self.assertEqual(j.status_code, 429)
+        self.assertEqual(j.json()["error"]["code"], 429)
+
+    def test_e_a_refused_upload_is_answered_before_its_body_is_read(self):
+        avoid_window_edge(3600)
+        self.assertEqual(requests.post(self.inst.url("/limited-upload"), json={"a": 1}, timeout=10).status_code, 200)
+        # 64 MiB announced, never sent: the 429 comes at once, from the head alone.
+        with socket.create_connection(("127.0.0.1", self.inst.ports["PORT"]), timeout=10) as s:
+            s.sendall(b"POST /limited-upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 67108864\r\n\r\n")
+            head = s.recv(4096).decode("latin-1")
+        self.assertTrue(head.startswith("HTTP/1.1 429"), head)
+
+
+class RateLimitFailOpen(OwnInstanceTest):
+    """A store that fails (memcache on a closed port): requests pass, one warning."""
+    extra_conf = RATE_LIMIT_CONF + "FlaskppRateLimitCache memcache:127.0.0.1:@DEAD_PORT@\n"
+    provoked = re.compile(r"FPP00036: rate limit store failed")
+
+    def test_requests_pass_and_one_warning_is_logged(self):
+        statuses = [self.get("/limited-key").status_code for _ in range(10)]
+        self.assertEqual(statuses, [200] * 10, "fail-open: served")
+        time.sleep(0.2)
+        warnings = re.findall(r"\[flaskpp:warn\].*FPP00036: rate limit store failed.*fail-open", self.inst.log_text(0))
+        # One per child process that met the failure, at most once a minute.
+        self.assertGreaterEqual(len(warnings), 1)
+        self.assertLessEqual(len(warnings), len(self.inst.children()) + 1)
+        self.assertNotIn("[flaskpp:error]", self.inst.log_text(0))
+
+
+class RateLimitFailClosed(OwnInstanceTest):
+    """The same broken store with fail=closed: 503 with Retry-After, never a 500."""
+    extra_conf = RATE_LIMIT_CONF + "FlaskppRateLimitCache memcache:127.0.0.1:@DEAD_PORT@ fail=closed\n"
+    provoked = re.compile(r"FPP00036: rate limit store failed")
+
+    def test_requests_are_refused_with_503(self):
+        rs = [self.get("/limited-key") for _ in range(5)]
+        self.assertEqual([r.status_code for r in rs], [503] * 5)
+        self.assertTrue(all(r.headers.get("Retry-After") == "1" for r in rs))
+        self.assertEqual(rs[0].json()["error"]["code"], 503)
+        self.assertEqual(self.get("/health").status_code, 200, "routes without limits are served")
+        self.assertNotIn("[flaskpp:error]", self.inst.log_text(0))
 
 
 if __name__ == "__main__":

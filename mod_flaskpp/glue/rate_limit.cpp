@@ -1,0 +1,200 @@
+#include "glue/rate_limit.hpp"
+
+#include <cstring>
+#include <vector>
+
+#include <ap_provider.h>
+#include <util_mutex.h>
+
+#include "core/errors.hpp"
+#include "core/rate_limit_stage.hpp"
+#include "glue/boundary.hpp"
+#include "glue/config.hpp"
+#include "glue/lifecycle.hpp"
+#include "glue/pool.hpp"
+
+namespace flaskpp::glue {
+
+namespace {
+
+constexpr const char* kMutexType = "flaskpp-ratelimit";
+constexpr const char* kCacheName = "flaskpp-ratelimit";  // socache consumer name (<= 16 chars)
+
+struct Counter {
+  std::int64_t value;
+  std::int64_t expires_at_s;
+};
+
+std::string apr_error(apr_status_t rv) {
+  char buf[256];
+  return apr_strerror(rv, buf, sizeof buf);
+}
+
+// A pool for one call's temporary allocations (shmcb needs none; memcache and redis do). A child
+// of APR's global pool, whose allocator is thread-safe.
+class CallPool {
+ public:
+  CallPool() {
+    if (apr_pool_create(&pool_, nullptr) != APR_SUCCESS) throw core::RateStoreError("cannot create a pool");
+  }
+  ~CallPool() { apr_pool_destroy(pool_); }
+  CallPool(const CallPool&) = delete;
+  CallPool& operator=(const CallPool&) = delete;
+  apr_pool_t* get() const { return pool_; }
+
+ private:
+  apr_pool_t* pool_ = nullptr;
+};
+
+class Locked {
+ public:
+  explicit Locked(apr_global_mutex_t* m) : m_(m) {
+    if (!m_) throw core::RateStoreError("the rate limit store is not initialised");
+    apr_status_t rv = apr_global_mutex_lock(m_);
+    if (rv != APR_SUCCESS) throw core::RateStoreError("cannot lock the rate limit mutex: " + apr_error(rv));
+  }
+  ~Locked() { apr_global_mutex_unlock(m_); }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+
+ private:
+  apr_global_mutex_t* m_;
+};
+
+}  // namespace
+
+std::int64_t SocacheRateStore::incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s,
+                                    std::int64_t now_s) {
+  CallPool pool;
+  const auto* id = reinterpret_cast<const unsigned char*>(key.data());
+  auto idlen = static_cast<unsigned int>(key.size());
+  Locked lock(mutex_);
+  Counter c{};
+  unsigned int len = sizeof c;
+  apr_status_t rv = provider_->retrieve(instance_, server_, id, idlen, reinterpret_cast<unsigned char*>(&c), &len,
+                                        pool.get());
+  if (rv == APR_NOTFOUND || (rv == APR_SUCCESS && (len != sizeof c || c.expires_at_s <= now_s))) {
+    c = Counter{0, now_s + ttl_s};
+  } else if (rv != APR_SUCCESS) {
+    throw core::RateStoreError(std::string(provider_->name) + " retrieve failed: " + apr_error(rv));
+  }
+  c.value += delta;
+  rv = provider_->store(instance_, server_, id, idlen, apr_time_from_sec(c.expires_at_s),
+                        reinterpret_cast<unsigned char*>(&c), sizeof c, pool.get());
+  if (rv != APR_SUCCESS) throw core::RateStoreError(std::string(provider_->name) + " store failed: " + apr_error(rv));
+  return c.value;
+}
+
+std::int64_t SocacheRateStore::get(const std::string& key, std::int64_t now_s) {
+  CallPool pool;
+  Locked lock(mutex_);
+  Counter c{};
+  unsigned int len = sizeof c;
+  apr_status_t rv = provider_->retrieve(instance_, server_, reinterpret_cast<const unsigned char*>(key.data()),
+                                        static_cast<unsigned int>(key.size()), reinterpret_cast<unsigned char*>(&c),
+                                        &len, pool.get());
+  if (rv == APR_NOTFOUND) return 0;
+  if (rv != APR_SUCCESS) throw core::RateStoreError(std::string(provider_->name) + " retrieve failed: " + apr_error(rv));
+  return len == sizeof c && c.expires_at_s > now_s ? c.value : 0;
+}
+
+void register_rate_limit_mutex(apr_pool_t* pconf) {
+  apr_status_t rv = ap_mutex_register(pconf, kMutexType, nullptr, APR_LOCK_DEFAULT, 0);
+  if (rv != APR_SUCCESS) throw core::ConfigError("cannot register the rate limit mutex: " + apr_error(rv));
+}
+
+void prepare_rate_limits(apr_pool_t* pconf, apr_pool_t* ptemp, ProcessState& state) {
+  const RateLimitCacheSettings& cs = state.rate_cache;
+  const auto* provider = static_cast<const ap_socache_provider_t*>(
+      ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, cs.provider.c_str(), AP_SOCACHE_PROVIDER_VERSION));
+  if (!provider) {
+    throw core::ConfigError("FlaskppRateLimit needs the socache provider '" + cs.provider +
+                            "' (FlaskppRateLimitCache): load it, e.g. LoadModule socache_" + cs.provider +
+                            "_module modules/mod_socache_" + cs.provider + ".so");
+  }
+  ap_socache_instance_t* instance = nullptr;
+  if (const char* err = provider->create(&instance, cs.args.empty() ? nullptr : cs.args.c_str(), ptemp, pconf)) {
+    throw core::ConfigError("FlaskppRateLimitCache " + cs.provider + (cs.args.empty() ? "" : ":" + cs.args) + ": " +
+                            err);
+  }
+  state.rate_store = make_pool_owned<SocacheRateStore>(pconf, provider, instance, nullptr);
+}
+
+namespace {
+
+apr_status_t destroy_cache(void* data) noexcept {
+  return guard_cleanup([data] {
+    auto* store = static_cast<SocacheRateStore*>(data);
+    store->provider_->destroy(store->instance_, store->server_);
+  });
+}
+
+}  // namespace
+
+void start_rate_limits(apr_pool_t* pconf, server_rec* base, ProcessState& state) {
+  SocacheRateStore* store = state.rate_store;
+  if (!store) return;
+  store->server_ = base;
+  apr_status_t rv = ap_global_mutex_create(&store->mutex_, nullptr, kMutexType, nullptr, base, pconf, 0);
+  if (rv != APR_SUCCESS) throw core::ConfigError("cannot create the rate limit mutex: " + apr_error(rv));
+  // Expected use: keys of ~80 bytes, 16-byte values, windows of a minute or so.
+  ap_socache_hints hints{};
+  hints.avg_id_len = 80;
+  hints.avg_obj_size = sizeof(Counter);
+  hints.expiry_interval = apr_time_from_sec(60);
+  rv = store->provider_->init(store->instance_, kCacheName, &hints, base, pconf);
+  if (rv != APR_SUCCESS) {
+    throw core::ConfigError("cannot initialise the rate limit cache (" + std::string(store->provider_->name) +
+                            "): " + apr_error(rv));
+  }
+  // Registered after the store's own deletion cleanup, so it runs first (cleanups run in reverse).
+  apr_pool_cleanup_register(pconf, store, destroy_cache, apr_pool_cleanup_null);
+  store->initialised_ = true;
+}
+
+void child_rate_limits(apr_pool_t* pchild, ProcessState& state) {
+  SocacheRateStore* store = state.rate_store;
+  if (!store || !store->mutex_) return;
+  apr_status_t rv = apr_global_mutex_child_init(&store->mutex_, apr_global_mutex_lockfile(store->mutex_), pchild);
+  if (rv != APR_SUCCESS) throw core::ConfigError("cannot re-open the rate limit mutex in the child: " + apr_error(rv));
+}
+
+}  // namespace flaskpp::glue
+
+namespace core = flaskpp::core;
+
+extern "C" const char* fpp_set_rate_limit(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
+  return flaskpp::glue::guard_directive(cmd, [&]() -> const char* {
+    core::RateRule rule = core::parse_rate_rule(std::vector<std::string>(argv, argv + argc));
+    rule.where = cmd->directive && cmd->directive->filename
+                     ? std::string(cmd->directive->filename) + ":" + std::to_string(cmd->directive->line_num)
+                     : "?";
+    flaskpp::glue::ServerConfig* cfg = flaskpp::glue::server_config(cmd->server);
+    if (!cfg) throw core::ConfigError("the server's configuration could not be created");
+    cfg->rate_rules.push_back(std::move(rule));
+    return nullptr;
+  });
+}
+
+extern "C" const char* fpp_set_rate_limit_cache(cmd_parms* cmd, void*, const char* spec, const char* option) noexcept {
+  return flaskpp::glue::guard_directive(cmd, [&]() -> const char* {
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+    std::string text = spec;
+    if (text.rfind("redis://", 0) == 0) {
+      throw core::ConfigError("'" + text + "': a Redis store for several hosts is not built yet; use a socache "
+                              "provider such as shmcb (or Apache's redis socache: redis:HOST:PORT)");
+    }
+    flaskpp::glue::RateLimitCacheSettings cs;
+    auto colon = text.find(':');
+    cs.provider = text.substr(0, colon);
+    if (colon != std::string::npos) cs.args = text.substr(colon + 1);
+    if (cs.provider.empty()) throw core::ConfigError("a socache provider name is needed, e.g. shmcb");
+    if (option) {
+      std::string opt = option;
+      if (opt == "fail=closed") cs.fail_closed = true;
+      else if (opt != "fail=open") throw core::ConfigError("option '" + opt + "' must be fail=open or fail=closed");
+    }
+    flaskpp::glue::process_state(cmd->pool).rate_cache = cs;
+    return nullptr;
+  });
+}
