@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -49,6 +50,23 @@ std::string server_label(const server_rec* s, apr_port_t fallback_port = 0) {
   std::string label = host_name(s);
   if (port) label += ":" + std::to_string(port);
   return label;
+}
+
+// A path Apache can hand a module: '/' first; no query, fragment, escape, space or control
+// character; no empty or dot segment (Apache normalises those away, so such a path never matches).
+bool plain_url_path(const std::string& p) {
+  if (p.empty() || p.front() != '/') return false;
+  for (char c : p) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || c == '?' || c == '#' || c == '%') return false;
+  }
+  for (std::size_t start = 1; start <= p.size();) {
+    std::size_t end = std::min(p.find('/', start), p.size());
+    std::string_view segment(p.data() + start, end - start);
+    if (segment == "." || segment == ".." || (segment.empty() && end != p.size())) return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 bool wants_json(const request_rec* r) {
@@ -122,12 +140,7 @@ extern "C" const char* fpp_set_status(cmd_parms* cmd, void*, const char* path) n
       return nullptr;
     }
     std::string p = path;
-    bool plain = !p.empty() && p.front() == '/';
-    for (char c : p) plain = plain && static_cast<unsigned char>(c) > ' ' && c != '?' && c != '#' && c != '%' && c != 0x7f;
-    // Apache hands modules a normalised path: one with empty or dot segments never matches.
-    plain = plain && p.find("//") == std::string::npos && p.find("/./") == std::string::npos &&
-            p.find("/../") == std::string::npos && (p.size() < 2 || (p.substr(p.size() - 2) != "/." &&
-                                                                     (p.size() < 3 || p.substr(p.size() - 3) != "/..")));
+    bool plain = plain_url_path(p);
     if (!plain) {
       throw core::ConfigError("'" + p + "' must be a plain URL path such as /flaskpp-status (no query, '%', "
                               "spaces, empty or dot segments), or Off");

@@ -312,6 +312,14 @@ class Status(unittest.TestCase):
                              text=True)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("FlaskppRoute", bad.stderr)
+        # A path Apache would never hand over is refused at startup, naming the directive.
+        for value in ("flaskpp-status", "/a//b", "/a/../b", "/s?x", "/a/."):
+            with open(broken, "w") as f:
+                f.write(open(self.inst.conf).read().replace("FlaskppStatus /flaskpp-status",
+                                                            "FlaskppStatus %s" % value))
+            res = subprocess.run([HTTPD, "-f", broken, "-t"], capture_output=True, text=True)
+            self.assertNotEqual(res.returncode, 0, value)
+            self.assertIn("FlaskppStatus: '%s' must be a plain URL path" % value, res.stderr)
 
     def test_7_graceful_restart_starts_new_counters(self):
         inst = self.inst
