@@ -22,6 +22,7 @@
 #include "glue/boundary.hpp"
 #include "glue/config.hpp"
 #include "glue/pool.hpp"
+#include "glue/status.hpp"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA flaskpp_module;
@@ -154,7 +155,8 @@ extern "C" int fpp_handler(request_rec* r) noexcept {
           app->error_response(st->error_status, core::status_description(st->error_status), req, false, log);
       return write_response(r, resp);
     }
-    return serve(r, *app, st->match);
+    glue::RouteOutcome outcome(r, *app, st->match);  // counted for FlaskppStatus
+    return outcome(serve(r, *app, st->match));
   });
 }
 
@@ -180,7 +182,8 @@ extern "C" int fpp_quick_handler(request_rec* r, int lookup_uri) noexcept {
     if (match.kind == core::RouteMatch::Kind::kNoMatch) return DECLINED;
     r->uri = path;
     r->handler = kHandlerName;
-    return serve(r, app, match);
+    glue::RouteOutcome outcome(r, app, match);  // counted for FlaskppStatus
+    return outcome(serve(r, app, match));
   });
 }
 

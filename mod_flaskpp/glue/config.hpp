@@ -35,6 +35,7 @@ struct ServerConfig {
   std::optional<std::size_t> max_parts;       // FlaskppUploadMaxParts
   std::optional<bool> quick_handler;          // FlaskppQuickHandler; unset: Off
   std::vector<core::RateRule> rate_rules;     // FlaskppRateLimit: parent's first, then this server's
+  std::optional<std::string> status_path;     // FlaskppStatus URL path; empty: Off; unset: Off
   // Built in check_config from the fields above; read-only afterwards, shared by all threads.
   std::shared_ptr<const core::App> app;
   // Built in check_config too: (status, internal URI) of each FlaskppErrorTemplate, installed as the

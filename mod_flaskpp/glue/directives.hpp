@@ -27,6 +27,7 @@ constexpr const char* kJobTimeout = "FlaskppJobTimeout";
 constexpr const char* kJobSpoolDir = "FlaskppJobSpoolDir";
 constexpr const char* kRateLimit = "FlaskppRateLimit";
 constexpr const char* kRateLimitCache = "FlaskppRateLimitCache";
+constexpr const char* kStatus = "FlaskppStatus";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {

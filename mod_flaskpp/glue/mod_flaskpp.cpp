@@ -4,6 +4,7 @@
 #include "glue/config.hpp"
 #include "glue/directives.hpp"
 #include "glue/lifecycle.hpp"
+#include "glue/status.hpp"
 
 namespace {
 
@@ -66,6 +67,8 @@ const command_rec fpp_commands[] = {
     AP_INIT_TAKE12(d::kRateLimitCache, as_cmd(fpp_set_rate_limit_cache), nullptr, RSRC_CONF,
                    "PROVIDER[:ARGS] [fail=open|closed]: the socache holding the rate limit counters, shared by "
                    "all children (default shmcb, fail=open; server config only)"),
+    AP_INIT_TAKE1(d::kStatus, as_cmd(flaskpp::glue::fpp_set_status), nullptr, RSRC_CONF,
+                  "URL-PATH | Off: a page of the routes and their counters (protect it with Require in a <Location>)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept {
@@ -85,6 +88,14 @@ void fpp_register_hooks(apr_pool_t*) noexcept {
   ap_hook_post_perdir_config(adapter::fpp_post_perdir_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_fixups(adapter::fpp_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
   ap_hook_handler(adapter::fpp_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // The operator's view (glue/status.cpp): route statistics, the FlaskppStatus page (claimed
+  // before the routes), `-t -D DUMP_ROUTES`.
+  ap_hook_post_config(glue::fpp_status_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_test_config(glue::fpp_status_test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_translate_name(glue::fpp_status_translate_name, after_rewrite, nullptr, APR_HOOK_FIRST - 1);
+  ap_hook_map_to_storage(glue::fpp_status_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_fixups(glue::fpp_status_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+  ap_hook_handler(glue::fpp_status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // namespace
