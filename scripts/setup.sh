@@ -74,6 +74,39 @@ fetch_mstch() {
   log "mstch source verified and unpacked"
 }
 
+# From npm, pinned, into the build tree: Swagger UI's assets (swagger-ui-dist, served by the
+# module's FlaskppSwaggerUI page: no CDN at run time) and Redocly CLI, the OpenAPI 3.1 validator
+# behind tests/openapi/validate.sh. Each is reinstalled only when missing or of another version.
+SWAGGER_UI_VERSION=5.35.0
+# 1.x runs on Debian 12's Node.js 18; 2.x needs Node.js 20.19 or later.
+REDOCLY_CLI_VERSION=1.34.20
+
+npm_install_pinned() {  # DIR PACKAGE VERSION
+  local dir=$1 pkg=$2 version=$3
+  local manifest=$dir/node_modules/$pkg/package.json
+  if [ -f "$manifest" ] &&
+     node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' "$manifest" "$version"; then
+    log "$pkg $version present"
+    return
+  fi
+  log "installing $pkg@$version into $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  # npm trusts only its own CA list; use the system's store (with any local CA the machine adds).
+  # --ignore-scripts: neither package needs an install script, and swagger-ui-dist's would try
+  # to send usage analytics.
+  local env=(SCARF_ANALYTICS=false)
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && env+=(NPM_CONFIG_CAFILE=/etc/ssl/certs/ca-certificates.crt)
+  env "${env[@]}" npm install --prefix "$dir" --no-audit --no-fund --loglevel=error --ignore-scripts \
+      "$pkg@$version" >/dev/null
+  [ -f "$manifest" ] || { log "npm did not install $pkg@$version"; exit 1; }
+}
+
+install_npm_packages() {
+  npm_install_pinned "$BUILD/_deps/swagger-ui-dist" swagger-ui-dist "$SWAGGER_UI_VERSION"
+  npm_install_pinned "$BUILD/_deps/openapi-validator" @redocly/cli "$REDOCLY_CLI_VERSION"
+}
+
 configure_and_build() {
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
         -DMSTCH_SOURCE_DIR="$BUILD/_deps/mstch-1.0.2" >/dev/null
@@ -84,4 +117,5 @@ configure_and_build() {
 
 install_packages
 fetch_mstch
+install_npm_packages
 configure_and_build
