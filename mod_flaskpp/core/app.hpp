@@ -101,6 +101,8 @@ class App {
   Env env() const { return settings_.env; }
   const Config& config() const { return settings_.config; }
   const RouteDecl& route(std::size_t i) const { return routes_[i]; }
+  // The handlers routes can name (built-ins and plugins), with what they document (HandlerMeta).
+  const HandlerRegistry& handlers() const { return handlers_; }
   std::size_t route_count() const { return routes_.size(); }
   const std::map<int, std::string>& error_templates() const { return settings_.error_templates; }
   // FlaskppUploadWorkDir (absolute; empty when no upload route exists).

@@ -129,7 +129,13 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
       throw ConfigError("unexpected argument '" + opt + "' after action '" + action + "'");
     }
     std::string key = opt.substr(0, eq), value = opt.substr(eq + 1);
-    if (d.action == ActionKind::kUpload && key == "then") {
+    if (key == "summary") {
+      if (value.empty()) throw ConfigError("summary= needs a text, e.g. \"summary=Predict a digit\"");
+      d.summary = value;
+    } else if (key == "schema" && (d.action == ActionKind::kHandler || d.action == ActionKind::kJob)) {
+      if (value.empty()) throw ConfigError("schema= needs a JSON Schema file, e.g. schema=schemas/predict.json");
+      d.schema_path = value;
+    } else if (d.action == ActionKind::kUpload && key == "then") {
       if (value == "json") {
         d.then_template.clear();
       } else if (value.rfind("template:", 0) == 0 && value.size() > 9 && is_safe_template_name(value.substr(9))) {
@@ -148,9 +154,10 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
       d.replace = value == "on";
     } else {
       throw ConfigError("unknown option '" + key + "' for action '" + action + "'" +
-                        (d.action == ActionKind::kUpload ? " (upload takes then= and replace=)"
-                         : d.action == ActionKind::kJob  ? " (job takes timeout= and attempts=)"
-                                                         : ""));
+                        (d.action == ActionKind::kUpload    ? " (upload takes then=, replace= and summary=)"
+                         : d.action == ActionKind::kJob     ? " (job takes timeout=, attempts=, schema= and summary=)"
+                         : d.action == ActionKind::kHandler ? " (handler takes schema= and summary=)"
+                                                            : " (summary= only)"));
     }
   }
   return d;

@@ -19,6 +19,9 @@ struct RouteDecl {
   std::string where;          // "file:line" of the directive, for messages
   long job_timeout_ms = 0;    // job: timeout=DURATION per attempt; 0 = FlaskppJobTimeout's default
   int job_attempts = 0;       // job: attempts=N; 0 = the queue's default (3)
+  std::string summary;        // summary=TEXT (any action): the OpenAPI operation's summary
+  std::string schema_path;    // schema=FILE.json (handler, job): JSON Schema of the body; the
+                              // directive makes it absolute (relative to ServerRoot)
 
   // Handler, job and JSON-answering upload routes answer every error in JSON, whatever Accept says.
   bool answers_json() const {

@@ -53,6 +53,7 @@ extern "C" const char* fpp_set_route(cmd_parms* cmd, void*, int argc, char* cons
     std::vector<std::string> args(argv, argv + argc);
     core::RouteDecl decl = core::parse_route(args);
     decl.where = where(cmd);
+    if (!decl.schema_path.empty()) decl.schema_path = server_path(cmd, decl.schema_path.c_str());
     cfg_of(cmd).routes.push_back(std::move(decl));
     return nullptr;
   });
