@@ -36,6 +36,16 @@ if [ -n "${FLASKPP_ENV:-}" ]; then
   printf 'FlaskppEnv %s\n' "$FLASKPP_ENV" >> "$RUN/httpd.conf"
 fi
 
+# The session key (conf/flaskpp.conf: FlaskppSecretKey env:SECRET_KEY): yours when SECRET_KEY is
+# set, else one made once for this checkout and kept (mode 600) so sessions survive restarts.
+if [ -z "${SECRET_KEY:-}" ]; then
+  if [ ! -s "$RUN/secret_key" ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RUN/secret_key")
+  fi
+  SECRET_KEY=$(cat "$RUN/secret_key")
+fi
+export SECRET_KEY
+
 /usr/sbin/apache2 -f "$RUN/httpd.conf" -t
 echo "[demo] http://127.0.0.1:$PORT/  (health: /health, logs: $RUN/logs/)  Ctrl-C to stop" >&2
 exec /usr/sbin/apache2 -f "$RUN/httpd.conf" -DFOREGROUND

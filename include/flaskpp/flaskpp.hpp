@@ -71,7 +71,7 @@
 #include <rapidjson/writer.h>
 
 #define FLASKPP_SDK_VERSION_MAJOR 1
-#define FLASKPP_SDK_VERSION_MINOR 0
+#define FLASKPP_SDK_VERSION_MINOR 1
 
 #if defined(__GNUC__)
 #define FLASKPP_EXPORT __attribute__((visibility("default")))
@@ -173,6 +173,10 @@ struct Request {
   // otherwise. An invalid JSON body is answered 400 before the handler runs.
   rapidjson::Document json;
   const rapidjson::Value* config = nullptr;  // app config without secrets (an object); may be null in tests
+  // Flask's session (SDK 1.1): the signed cookie's object, {} without a valid cookie; Null when
+  // sessions are off (no FlaskppSecretKey) and in jobs. To change it, give the Response a new one
+  // (Response::set_session); flashes ride on it (flash(), get_flashed_messages()).
+  rapidjson::Document session;
   Logger* logger = nullptr;                  // never null when the module calls you
 
   bool is_json() const { return !json.IsNull(); }
@@ -221,6 +225,9 @@ struct Response {
   std::string download_name;  // with as_attachment: Content-Disposition: attachment
   bool as_attachment = false;
   std::optional<long> max_age;  // seconds; unset: SEND_FILE_MAX_AGE_DEFAULT
+  // set_session() / clear_session(): the session to sign into the cookie (a JSON object as text).
+  std::string session_json;
+  bool session_set = false;
 
   Response& header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
@@ -239,6 +246,10 @@ struct Response {
     if (!samesite.empty()) c += "; SameSite=" + samesite;
     return header("Set-Cookie", std::move(c));
   }
+  // Replaces the session with `object` (a JSON object; e.g. a copy of request.session, changed).
+  // An empty object deletes the cookie. The answer gets Vary: Cookie.
+  Response& set_session(const rapidjson::Value& object);
+  Response& clear_session() { session_json = "{}"; session_set = true; return *this; }
   Response& delete_cookie(const std::string& key, const std::string& path = "/", const std::string& domain = {}) {
     std::string c = key + "=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0";
     if (!domain.empty()) c += "; Domain=" + domain;
@@ -252,6 +263,27 @@ inline std::string to_json(const rapidjson::Value& value) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   value.Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+inline Response& Response::set_session(const rapidjson::Value& object) {
+  if (!object.IsObject()) throw std::invalid_argument("a session must be a JSON object");
+  session_json = to_json(object);
+  session_set = true;
+  return *this;
+}
+
+// Flask's flash(message, category): adds a message to `session` (a copy of request.session that
+// the answer then sets with set_session). Stored as Flask stores them: "_flashes": [[cat, msg]].
+inline void flash(rapidjson::Document& session, const std::string& message, const std::string& category = "message") {
+  auto& a = session.GetAllocator();
+  if (!session.IsObject()) session.SetObject();
+  if (!session.HasMember("_flashes") || !session["_flashes"].IsArray()) {
+    session.RemoveMember("_flashes");
+    session.AddMember("_flashes", rapidjson::Value(rapidjson::kArrayType), a);
+  }
+  rapidjson::Value pair(rapidjson::kArrayType);
+  pair.PushBack(rapidjson::Value(category.c_str(), a), a).PushBack(rapidjson::Value(message.c_str(), a), a);
+  session["_flashes"].PushBack(pair, a);
 }
 
 // Flask's jsonify: the value as a JSON answer (content type from JSONIFY_MIMETYPE).

@@ -5,6 +5,7 @@
 #include "core/app.hpp"
 #include "core/errors.hpp"
 #include "core/json.hpp"
+#include "core/session_stage.hpp"
 
 namespace flaskpp::core {
 
@@ -68,6 +69,20 @@ mstch::map App::template_context(const Request& request, const Params& params, c
                                       {"cookies", std::move(cookies)}});
   }
   if (wanted("env")) ctx.emplace("env", std::string(env_name(settings_.env)));
+  // Only when the template names them: reading the session makes the answer vary by Cookie.
+  if (usage && usage->uses("session")) {
+    ctx.emplace("session", request.session ? to_mstch(request.session->read()) : mstch::node(mstch::map{}));
+  }
+  if (usage && usage->uses("flashes")) {
+    // Flask's get_flashed_messages(with_categories=True): shown once, then gone from the session.
+    mstch::array flashes;
+    if (request.session && request.session->read().HasMember("_flashes")) {
+      for (auto& f : take_flashes(request.session->write())) {
+        flashes.emplace_back(mstch::map{{"category", f.category}, {"message", f.message}});
+      }
+    }
+    ctx.emplace("flashes", std::move(flashes));
+  }
   for (const auto& [name, value] : params) ctx[name] = param_node(value);
   return ctx;
 }
@@ -80,7 +95,7 @@ std::string App::render(const std::string& name, const mstch::node& context) con
 std::string App::render_page(const std::string& name, const Request& request, const Params& params,
                              const rapidjson::Value* extra) const {
   if (!templates_) throw InternalError("render_template('" + name + "') needs FlaskppTemplateDir");
-  mstch::map ctx = template_context(request, params);
+  mstch::map ctx = template_context(request, params, templates_->usage(name).get());
   if (extra && extra->IsObject()) {
     for (const auto& member : extra->GetObject()) {
       ctx[std::string(member.name.GetString(), member.name.GetStringLength())] = to_mstch(member.value);

@@ -5,6 +5,7 @@
 #include "core/errors.hpp"
 #include "core/negotiation.hpp"
 #include "core/plugins.hpp"
+#include "core/session_stage.hpp"
 
 namespace flaskpp::core {
 
@@ -179,6 +180,30 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     stages_.push_back(std::move(stage));
   }
   stages_.push_back(std::make_unique<UploadRequirements>());
+  // Sessions: with a key (FlaskppSecretKey; development generates one). The secrets themselves
+  // are not kept: the codec holds keys derived from them.
+  SessionCookieSettings cookie = session_cookie_settings(cfg);
+  if (!settings_.secret_keys.empty()) {
+    stages_.push_back(std::make_unique<SessionStage>(std::move(settings_.secret_keys), cookie));
+    settings_.secret_keys.clear();
+    sessions_ = true;
+  } else if (templates_) {
+    for (const auto& r : routes_) {
+      const std::string& name = r.action == ActionKind::kTemplate ? r.target : r.then_template;
+      if (!name.empty() && templates_->exists(name)) {
+        std::shared_ptr<const TemplateUsage> usage;
+        try {
+          usage = templates_->usage(name);
+        } catch (const std::exception&) {
+          continue;  // a broken template is reported when it is rendered
+        }
+        if (usage->uses("session") || usage->uses("flashes")) {
+          throw ConfigError("template '" + name + "' of route " + r.methods + " " + r.pattern + " (" + r.where +
+                            ") uses the session, which needs a secret key: FlaskppSecretKey env:NAME or file:PATH");
+        }
+      }
+    }
+  }
   for (auto& stage : stages) stages_.push_back(std::move(stage));
 }
 
@@ -314,13 +339,14 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     }
   }
   const RouteDecl& route = routes_[match.rule];
-  Exchange ex{request, match, route, log, nullptr, {}};
+  Exchange ex{request, match, route, log, nullptr, {}, nullptr};
   auto after_action = [&](Response& resp) {
     for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) (*it)->after_action(ex, resp);
   };
   auto with_stage_headers = [&](Response& resp) -> Response& {
     for (auto& h : ex.answer_headers) resp.headers.push_back(std::move(h));
     ex.answer_headers.clear();
+    request.session = nullptr;  // the exchange's session ends with it
     return resp;
   };
   Response resp;

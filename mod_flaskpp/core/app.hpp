@@ -55,6 +55,9 @@ struct AppSettings {
   std::vector<std::string> job_functions;
   // FlaskppRateLimit rules and their counter store; no rules: no rate-limit stage.
   RateLimitSettings rate_limits;
+  // FlaskppSecretKey's keys: the first signs session cookies, all verify (rotation). Empty:
+  // sessions are off. App keeps only keys derived from them.
+  std::vector<std::string> secret_keys;
 };
 
 struct JobFunctionRef;
@@ -120,6 +123,8 @@ class App {
   std::vector<const RateRule*> rate_rules_for(std::size_t i) const {
     return rate_stage_ ? rate_stage_->rules_for(i) : std::vector<const RateRule*>{};
   }
+  // Whether signed cookie sessions are on (a secret key is configured or generated).
+  bool sessions() const { return sessions_; }
   // Whether route i's pages are cached (production; template uses only params, config, env).
   bool caches_pages(std::size_t i) const { return page_caches_[i] != nullptr; }
 
@@ -158,6 +163,7 @@ class App {
   std::vector<std::unique_ptr<PageCache>> page_caches_;         // parallel to routes_; null: no cache
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   const RateLimitStage* rate_stage_ = nullptr;                  // in stages_ when rules exist
+  bool sessions_ = false;                                       // a session stage exists
   mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;
   // The job-status route's pattern around its one parameter: a job's status URL is prefix + id +

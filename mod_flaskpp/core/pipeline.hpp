@@ -27,6 +27,8 @@
 
 namespace flaskpp::core {
 
+class SessionState;
+
 // One matched request on its way through the pipeline.
 struct Exchange {
   Request& request;
@@ -36,6 +38,7 @@ struct Exchange {
   std::unique_ptr<UploadSession> uploads;  // upload routes: the files of the body, uncommitted
   // Headers a stage wants on the final answer, error answers included (X-RateLimit-*, Vary, ...).
   std::vector<std::pair<std::string, std::string>> answer_headers;
+  std::unique_ptr<SessionState> session;  // the session stage's; request.session points to it
 };
 
 class Stage {

@@ -1,4 +1,5 @@
 #include "core/plugins.hpp"
+#include "core/session_stage.hpp"
 
 #include <sys/stat.h>
 
@@ -208,6 +209,8 @@ flaskpp::Request make_sdk_request(const HandlerContext& ctx) {
   if (req.content_type != "multipart/form-data") req.body = in.body;
   if (is_json_media_type(req.content_type)) req.json = parse_json_body(in.body, ctx.app.json_max_depth());
   req.config = &ctx.app.public_config();
+  // The session (an object) when sessions are on; Null otherwise (and for jobs).
+  if (ctx.request.session) req.session.CopyFrom(ctx.request.session->read(), req.session.GetAllocator());
   return req;
 }
 
@@ -217,6 +220,15 @@ Response finish_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx)
     throw InternalError("the handler answered status " + std::to_string(out.status) + ", not 100..599");
   }
   resp.status = out.status;
+  if (out.session_set) {
+    if (!ctx.request.session) {
+      throw InternalError("the handler set the session, but sessions are off here (no FlaskppSecretKey, or a job)");
+    }
+    rapidjson::Document doc;
+    doc.Parse(out.session_json.c_str(), out.session_json.size());
+    if (doc.HasParseError() || !doc.IsObject()) throw InternalError("the handler set a session that is not an object");
+    ctx.request.session->replace(doc);
+  }
   for (auto& [name, value] : out.headers) {
     if (name.empty() || has_line_break(name) || has_line_break(value) || name.find(':') != std::string::npos) {
       throw InternalError("the handler set a header with a line break, a colon or no name");

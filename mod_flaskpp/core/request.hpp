@@ -24,6 +24,8 @@ struct FileInfo {
   std::string path;          // job inputs: the file in the job's spool directory
 };
 
+class SessionState;
+
 struct Request {
   std::string method;        // as sent: "GET", "HEAD", ...
   std::string path;          // percent-decoded, normalised path (Apache's r->uri)
@@ -34,6 +36,9 @@ struct Request {
   std::string body;          // buffered body (JSON, urlencoded, other); empty for multipart
   StringPairs form;          // urlencoded or multipart fields, in arrival order
   std::vector<FileInfo> files;  // multipart file parts
+  // The signed cookie session while the pipeline runs (set by the session stage, cleared when the
+  // answer is final); null when sessions are off (no FlaskppSecretKey) or outside a request.
+  SessionState* session = nullptr;
 
   // First value of a header (name in lower case), or nullptr.
   const std::string* header(std::string_view lower_name) const;

@@ -25,6 +25,7 @@ constexpr const char* kJobLease = "FlaskppJobLease";
 constexpr const char* kJobGrace = "FlaskppJobGrace";
 constexpr const char* kJobTimeout = "FlaskppJobTimeout";
 constexpr const char* kJobSpoolDir = "FlaskppJobSpoolDir";
+constexpr const char* kSecretKey = "FlaskppSecretKey";
 constexpr const char* kRateLimit = "FlaskppRateLimit";
 constexpr const char* kRateLimitCache = "FlaskppRateLimitCache";
 constexpr const char* kStatus = "FlaskppStatus";

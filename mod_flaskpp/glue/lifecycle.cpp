@@ -16,6 +16,7 @@
 #include "glue/boundary.hpp"
 #include "glue/config.hpp"
 #include "glue/pool.hpp"
+#include "glue/secrets.hpp"
 
 namespace flaskpp::glue {
 
@@ -79,6 +80,17 @@ void build_app(apr_pool_t* pconf, server_rec* s, ServerConfig& cfg, const Proces
     settings.job_spool_dir = state.job_service->spool_dir;
   }
   settings.job_origin = job_origin(s);
+  std::vector<std::string> key_warnings;
+  if (!cfg.secret_sources.empty()) {
+    settings.secret_keys = load_secret_keys(cfg.secret_sources, key_warnings);
+  } else if (settings.env == core::Env::kDevelopment) {
+    settings.secret_keys = {generate_secret_key()};
+    key_warnings.push_back("no FlaskppSecretKey: sessions are signed with a key made for this start (they end at "
+                           "every restart); production needs FlaskppSecretKey env:NAME or file:PATH");
+  }
+  for (const auto& w : key_warnings) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, FPPLOGNO(00060) "mod_flaskpp: %s", w.c_str());
+  }
   if (!settings.rate_limits.rules.empty()) {
     settings.rate_limits.store = state.rate_store;
     settings.rate_limits.fail_closed = state.rate_cache.fail_closed;

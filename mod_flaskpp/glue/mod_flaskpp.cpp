@@ -4,6 +4,7 @@
 #include "glue/config.hpp"
 #include "glue/directives.hpp"
 #include "glue/lifecycle.hpp"
+#include "glue/secrets.hpp"
 #include "glue/status.hpp"
 
 namespace {
@@ -61,6 +62,9 @@ const command_rec fpp_commands[] = {
                   "default run time limit of a job attempt, e.g. 5m (default: none)"),
     AP_INIT_TAKE1(d::kJobSpoolDir, as_cmd(fpp_set_job_spool_dir), nullptr, RSRC_CONF,
                   "where job input files are kept until the job is removed (default: <store dir>/spool)"),
+    AP_INIT_TAKE_ARGV(d::kSecretKey, as_cmd(fpp_set_secret_key), nullptr, RSRC_CONF,
+                      "env:NAME | file:PATH [older sources ...]: the key that signs session cookies (the first "
+                      "signs, all verify); required in production when sessions are used"),
     AP_INIT_TAKE_ARGV(d::kRateLimit, as_cmd(fpp_set_rate_limit), nullptr, RSRC_CONF,
                       "PATTERN|* \"LIMITS\" [key=ip|header:NAME] [strategy=fixed-window|sliding-window]: "
                       "Flask-Limiter limits, e.g. \"10/minute;100/day\", per route pattern or for every route"),

@@ -37,6 +37,8 @@ TEMPLATES = {
                            '<p id="color">{{config.COLOR}}</p>\n<p id="env">{{env}}</p>\n'
                            '<p id="ENV">{{config.ENV}}</p>\n',
     "tpl-vhost/item.html": '<p id="item">vhost item {{id}}</p>\n',
+    "tpl-main/session.html": '<p id="user">{{session.user}}</p>\n'
+                             '{{#flashes}}<p class="flash {{category}}">{{message}}</p>{{/flashes}}\n',
     "tpl-vhost/404.html": '<h1 id="error">vhost {{code}}</h1>\n',
 }
 PORT_NAMES = ["PORT", "PORT_INHERIT", "PORT_ADD", "PORT_OVERRIDE", "PORT_PLAIN", "DEAD_PORT"]
@@ -550,6 +552,181 @@ class RateLimitFailClosed(OwnInstanceTest):
         self.assertEqual(rs[0].json()["error"]["code"], 503)
         self.assertEqual(self.get("/health").status_code, 200, "routes without limits are served")
         self.assertNotIn("[flaskpp:error]", self.inst.log_text(0))
+
+
+SECRET = "s3cr3t-" + os.urandom(24).hex()        # 55 bytes, random per run
+OLD_SECRET = "old-" + os.urandom(24).hex()
+SESSION_CONF = r"""
+FlaskppSecretKey env:FLASKPP_OWN_SECRET env:FLASKPP_OWN_OLD_SECRET
+FlaskppConfig SESSION_COOKIE_SECURE false
+FlaskppPlugin testplug "@PLUGINS@/testplug.so"
+FlaskppRoute GET,POST /session handler t.session-get
+FlaskppRoute POST /login handler t.session-set
+FlaskppRoute GET /session-page template session.html
+FlaskppRoute GET,POST /echo-all handler echo
+""".replace("@PLUGINS@", PLUGINS)
+
+
+def sign_session(secret, payload, ts=None):
+    """The cookie as core/session.cpp signs it (itsdangerous style), for tamper and rotation tests."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    body = b64(json.dumps(payload, separators=(",", ":")).encode())
+    ts = int(time.time()) if ts is None else ts
+    stamp = b64(ts.to_bytes((ts.bit_length() + 7) // 8, "big"))
+    key = hmac.new(secret.encode(), b"cookie-session", hashlib.sha256).digest()
+    sig = b64(hmac.new(key, (body + "." + stamp).encode(), hashlib.sha256).digest())
+    return body + "." + stamp + "." + sig
+
+
+class Sessions(OwnInstanceTest):
+    """Signed cookie sessions through a plugin handler and a template; the secret never leaks."""
+    extra_conf = SESSION_CONF
+
+    @classmethod
+    def setUpClass(cls):
+        os.environ["FLASKPP_OWN_SECRET"] = SECRET
+        os.environ["FLASKPP_OWN_OLD_SECRET"] = OLD_SECRET
+        super().setUpClass()
+
+    def test_a_login_sets_a_signed_cookie_the_template_and_handler_read(self):
+        s = requests.Session()
+        r = s.post(self.inst.url("/login"), json={"user": "ann"}, timeout=10)
+        self.assertEqual(r.status_code, 200, r.text)
+        cookie = r.headers["Set-Cookie"]
+        self.assertTrue(cookie.startswith("session="), cookie)
+        for attr in ("HttpOnly", "Path=/", "SameSite=Lax"):
+            self.assertIn(attr, cookie)
+        self.assertNotIn("Secure", cookie)
+        self.assertNotIn("Expires", cookie, "not permanent: a browser-session cookie")
+        self.assertIn("Cookie", r.headers.get("Vary", ""))
+        self.assertEqual(s.get(self.inst.url("/session"), timeout=10).json()["user"], "ann")
+        page = s.get(self.inst.url("/session-page"), timeout=10)
+        self.assertIn('<p id="user">ann</p>', page.text)
+        self.assertIn('<p class="flash info">welcome back</p>', page.text, "the flash shows once")
+        self.assertIn("Cookie", page.headers.get("Vary", ""))
+        again = s.get(self.inst.url("/session-page"), timeout=10)
+        self.assertIn('<p id="user">ann</p>', again.text)
+        self.assertNotIn("welcome back", again.text, "and is gone after")
+        # Emptied: the cookie is deleted.
+        r = s.post(self.inst.url("/login"), json={"clear": True}, timeout=10)
+        self.assertIn("Max-Age=0", r.headers["Set-Cookie"])
+        self.assertEqual(s.get(self.inst.url("/session"), timeout=10).json(), {})
+
+    def test_b_tampered_expired_and_foreign_cookies_give_an_empty_session(self):
+        good = sign_session(SECRET, {"user": "ann"})
+        self.assertEqual(self.get("/session", cookies={"session": good}).json(), {"user": "ann"},
+                         "the test signs like the server")
+        body, stamp, sig = good.split(".")
+        forged = sign_session(SECRET, {"user": "root"}).split(".")[0] + "." + stamp + "." + sig
+        for value in (forged, good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+                      sign_session("x" * 40, {"user": "ann"}),
+                      sign_session(SECRET, {"user": "ann"}, ts=int(time.time()) - 32 * 24 * 3600),
+                      "garbage", "a.b.c", "." * 5000):
+            r = self.get("/session", cookies={"session": value})
+            self.assertEqual(r.status_code, 200, value[:40])
+            self.assertEqual(r.json(), {}, value[:40])
+        self.assertNotIn("[flaskpp:error]", self.inst.log_text(self.log_start))
+
+    def test_c_an_old_key_is_accepted_for_reading_and_the_answer_is_resigned_with_the_new(self):
+        old = sign_session(OLD_SECRET, {"user": "bob"})
+        self.assertEqual(self.get("/session", cookies={"session": old}).json(), {"user": "bob"})
+        r = requests.post(self.inst.url("/login"), json={"n": 1}, cookies={"session": old}, timeout=10)
+        value = r.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        self.assertEqual(self.get("/session", cookies={"session": value}).json()["user"], "bob")
+        key = __import__("hmac").new(SECRET.encode(), b"cookie-session", "sha256").digest()
+        b, st, sig = value.split(".")
+        import base64, hashlib, hmac as h
+        want = base64.urlsafe_b64encode(h.new(key, (b + "." + st).encode(), hashlib.sha256).digest()).rstrip(b"=")
+        self.assertEqual(sig.encode(), want, "signed with the first key")
+
+    def test_d_routes_without_a_session_do_not_vary_by_cookie(self):
+        r = self.get("/show")
+        self.assertNotIn("Cookie", r.headers.get("Vary", ""))
+        self.assertNotIn("Set-Cookie", r.headers)
+
+    def test_z_the_secret_appears_nowhere(self):
+        outputs = []
+        for path in ("/echo-all", "/show", "/session-page", "/nope-404", "/echo/x", "/item/abc"):
+            r = self.get(path)
+            outputs.append(r.text + str(r.headers))
+        r = requests.post(self.inst.url("/echo-all"), json={"a": 1}, timeout=10)
+        outputs.append(r.text)
+        outputs.append(self.inst.httpd("-S").stdout + self.inst.httpd("-S").stderr)
+        outputs.append(self.inst.httpd("-t", "-D", "DUMP_ROUTES").stdout)
+        outputs.append(self.inst.httpd("-t", "-D", "DUMP_CONFIG").stdout)
+        outputs.append(self.inst.log_text(0))
+        for name in os.listdir(os.path.join(self.inst.root, "logs")):
+            with open(os.path.join(self.inst.root, "logs", name), "rb") as f:
+                outputs.append(f.read().decode("utf-8", "replace"))
+        text = "\n".join(outputs)
+        self.assertGreater(len(text), 1000)
+        for secret in (SECRET, OLD_SECRET, SECRET[:16], OLD_SECRET[:16]):
+            self.assertNotIn(secret, text)
+
+
+class SecretKeyRefusals(unittest.TestCase):
+    """`apachectl -t` refuses what cannot sign sessions, with a clear message and no secret in it."""
+
+    def check(self, conf, env, expect):
+        inst = Instance(conf)
+        try:
+            inst.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+            text = inst.template + inst.extra_conf.replace("@ROOT@", inst.root).replace("@MODULES_DIR@", inst.modules_dir)
+            for name, port in inst.ports.items():
+                text = text.replace("@%s@" % name, str(port))
+            with open(inst.conf, "w") as f:
+                f.write(text)
+            res = subprocess.run([HTTPD, "-f", inst.conf, "-t"], capture_output=True, text=True,
+                                 env=dict(os.environ, **env))
+            out = res.stdout + res.stderr
+            if expect is None:
+                self.assertEqual(res.returncode, 0, out)
+            else:
+                self.assertNotEqual(res.returncode, 0, out)
+                self.assertIn(expect, out)
+            for value in env.values():
+                if value:
+                    self.assertNotIn(value, out)
+            return out
+        finally:
+            inst.remove()
+
+    def test_production_refuses_a_missing_empty_or_short_key(self):
+        conf = "FlaskppSecretKey env:FLASKPP_T_KEY\n"
+        self.check(conf, {}, "the variable FLASKPP_T_KEY is not in Apache's environment")
+        self.check(conf, {"FLASKPP_T_KEY": ""}, "FlaskppSecretKey env:FLASKPP_T_KEY is empty")
+        self.check(conf, {"FLASKPP_T_KEY": "short-key-of-20-byte"}, "is 20 bytes long; at least 32")
+        self.check(conf, {"FLASKPP_T_KEY": "k" * 40}, None)
+
+    def test_a_key_file_works_and_one_readable_by_all_is_a_warning(self):
+        d = tempfile.mkdtemp(dir="/var/tmp")
+        try:
+            key = os.path.join(d, "key")
+            with open(key, "w") as f:
+                f.write("f" * 40 + "\n")
+            os.chmod(key, 0o600)
+            out = self.check("FlaskppSecretKey file:%s\n" % key, {}, None)
+            self.assertNotIn("readable by others", out)
+            os.chmod(key, 0o644)
+            out = self.check("FlaskppSecretKey file:%s\n" % key, {}, None)
+            self.assertIn("readable by others than root and Apache's User", out)
+            self.check("FlaskppSecretKey file:%s/missing\n" % d, {}, "no such file")
+        finally:
+            shutil.rmtree(d)
+
+    def test_a_key_written_into_the_config_is_refused(self):
+        self.check("FlaskppSecretKey " + "k" * 40 + "\n", {}, "use env:NAME or file:PATH")
+
+    def test_production_templates_using_the_session_need_a_key(self):
+        self.check("FlaskppRoute GET /sp template session.html\n", {}, "uses the session, which needs a secret key")
+        self.check("FlaskppEnv development\nFlaskppRoute GET /sp template session.html\n", {}, None)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ start)
   # Upload directories belong to the user Apache's children run as.
   chown www-data:www-data "$ROOT/htdocs/static/img" "$ROOT/dev-uploads"
   MODULES_DIR=$(apxs -q LIBEXECDIR)
+  # conf/flaskpp.conf signs sessions with env:SECRET_KEY: a random one per test run.
+  SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  export SECRET_KEY
   for attempt in 1 2 3 4 5; do
     PORT=$(free_port)
     DEV_PORT=$(free_port)

@@ -78,6 +78,29 @@ FLASKPP_PLUGIN(app) {
     r.set_cookie("flavour", "mint", 3600, "/", "", false, true, "Lax");
     return r;
   });
+  // Sessions (SDK 1.1): the session back as JSON; and a login that merges the JSON body into the
+  // session and flashes a message (body {"clear": true} empties it).
+  app.handler("t.session-get", [](const flaskpp::Request& req) {
+    flaskpp::Response r = flaskpp::jsonify(req.session);
+    return r;
+  });
+  app.handler("t.session-set", [](const flaskpp::Request& req) {
+    if (req.session.IsNull()) flaskpp::abort(409, "sessions are off");
+    rapidjson::Document s;
+    s.CopyFrom(req.session, s.GetAllocator());
+    flaskpp::Response r = flaskpp::jsonify({{"ok", true}});
+    if (req.json.IsObject() && req.json.HasMember("clear")) return r.clear_session(), r;
+    if (req.json.IsObject()) {
+      for (const auto& m : req.json.GetObject()) {
+        s.RemoveMember(m.name);
+        s.AddMember(rapidjson::Value(m.name, s.GetAllocator()), rapidjson::Value(m.value, s.GetAllocator()),
+                    s.GetAllocator());
+      }
+    }
+    flaskpp::flash(s, "welcome back", "info");
+    r.set_session(s);
+    return r;
+  });
   app.handler("t.bad-header", [](const flaskpp::Request&) {
     flaskpp::Response r = flaskpp::jsonify({{"ok", true}});
     r.header("X-Split", "a\r\nSet-Cookie: evil=1");

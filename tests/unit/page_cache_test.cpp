@@ -35,6 +35,7 @@ class PageCache : public ::testing::Test {
     s.config.set("TITLE", v);
     v.SetString("hidden-unused", v.GetAllocator());
     s.config.set("OTHER", v);
+    s.secret_keys = {std::string(32, 'k')};  // templates may use the session
     std::vector<core::RouteDecl> routes = {core::parse_route({"GET", "/p/<name>", "template", "p.html"}),
                                            core::parse_route({"GET", "/q/<name>", "template", "q.html"})};
     return core::App(std::move(s), routes, core::HandlerRegistry::builtins());
