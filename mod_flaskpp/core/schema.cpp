@@ -275,8 +275,7 @@ struct Node {
     bool required = false;
   };
 
-  std::string pointer;                  // where the node's schema stands in the compiled document
-  const SchemaType* full = nullptr;     // everything the schema says
+  const SchemaType* full = nullptr;  // everything the schema says
   // What the descent below does not check, one schema per keyword ("minimum" with
   // "exclusiveMinimum", ...), so that a value failing several keywords gets every message. A
   // "type" check comes first: when the value has the wrong type, the rest is noise.
@@ -334,10 +333,15 @@ class Loader {
   void run() {
     // The root, and every value behind a $ref, are checked as schemas.
     check_schema(doc_, "", true);
-    check_pure_ref_cycles(doc_, true);
+    check_pure_ref_cycles(doc_, "");
     for (std::size_t i = 0; i < refs_.size(); ++i) {  // grows while targets are checked
       auto [at, text] = refs_[i];
       resolve(text, at, nullptr);
+    }
+    std::map<const SValue*, bool> done;  // false: on the current path
+    for (std::size_t i = 0; i < schemas_.size(); ++i) {
+      auto [at, v] = schemas_[i];
+      check_in_place_cycles(*v, at, done);
     }
     impl_.root = node_at(doc_, SPointer());
     compile();
@@ -362,6 +366,7 @@ class Loader {
       return;
     }
     if (!v.IsObject()) fail(at, "a schema must be an object or a boolean, not " + type_name(v));
+    schemas_.emplace_back(at, &v);
     if (const SValue* r = member(v, "$ref")) {
       if (!r->IsString()) fail(at, "\"$ref\" must be a string");
       refs_.emplace_back(at, std::string(view(*r)));
@@ -553,17 +558,51 @@ class Loader {
       if (!target->IsObject() && !target->IsBool()) {
         fail(at, "$ref " + json_quoted(ref) + " points at " + type_name(*target) + ", not a schema");
       }
-      check_schema(const_cast<SValue&>(*target), target_at);
+      check_schema(const_cast<SValue&>(*target), target_at);  // a boolean becomes an object in place
       if (canonical_out) *canonical_out = canonical;
-      return p.Get(doc_);  // a boolean schema has just become an object
+      return target;
     }
+  }
+
+  // A schema that reaches itself through $ref, allOf, anyOf, oneOf, not or dependencies alone
+  // applies itself to the same value forever ({"allOf": [{"$ref": "#"}]}): RapidJSON 1.1.0
+  // recurses until the stack overflows, whatever the body. Reaching itself through properties or
+  // items is fine: each step goes one level down the body.
+  void check_in_place_cycles(const SValue& v, const std::string& at, std::map<const SValue*, bool>& done) {
+    auto [it, fresh] = done.emplace(&v, false);
+    if (!fresh) {
+      if (!it->second) fail(at, "the schema applies itself to the same value without end (a cycle through $ref, "
+                                "allOf, anyOf, oneOf, not or dependencies that never goes into a property or item)");
+      return;
+    }
+    if (const SValue* r = ref_of(v)) {
+      SPointer target;
+      const SValue* t = resolve(std::string(view(*r)), at, &target);
+      check_in_place_cycles(*t, pointer_string(target), done);
+    } else {
+      for (const char* k : {"allOf", "anyOf", "oneOf"}) {
+        const SValue* list = member(v, k);
+        for (rapidjson::SizeType i = 0; list && i < list->Size(); ++i) {
+          check_in_place_cycles((*list)[i], at + "/" + k + "/" + std::to_string(i), done);
+        }
+      }
+      if (const SValue* n = member(v, "not")) check_in_place_cycles(*n, at + "/not", done);
+      if (const SValue* d = member(v, "dependencies")) {
+        for (const auto& m : d->GetObject()) {
+          std::string here = at + "/dependencies";
+          append_token(here, view(m.name));
+          if (m.value.IsObject()) check_in_place_cycles(m.value, here, done);
+        }
+      }
+    }
+    it->second = true;
   }
 
   // RapidJSON 1.1.0 follows local $refs that lead to $refs by recursion, wherever they stand
   // (it compiles every object in the file); a cycle would overflow the stack at startup.
-  void check_pure_ref_cycles(const SValue& v, bool is_root) {
+  void check_pure_ref_cycles(const SValue& v, const std::string& at) {
     if (v.IsArray()) {
-      for (const auto& x : v.GetArray()) check_pure_ref_cycles(x, false);
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) check_pure_ref_cycles(v[i], at + "/" + std::to_string(i));
       return;
     }
     if (!v.IsObject()) return;
@@ -574,11 +613,13 @@ class Loader {
       if (!p.IsValid()) break;
       cur = p.Get(doc_);
       if (!cur) break;
-      if (!seen.insert(cur).second) fail("", "$ref " + json_quoted(view(*r)) + " is part of a cycle of $refs");
+      if (!seen.insert(cur).second) fail(at, "$ref " + json_quoted(view(*r)) + " is part of a cycle of $refs");
     }
     for (const auto& m : v.GetObject()) {
-      if (is_root && view(m.name) == kInternalKey) continue;
-      check_pure_ref_cycles(m.value, false);
+      if (at.empty() && view(m.name) == kInternalKey) continue;
+      std::string here = at;
+      append_token(here, view(m.name));
+      check_pure_ref_cycles(m.value, here);
     }
   }
 
@@ -594,7 +635,6 @@ class Loader {
     if (auto it = nodes_by_pointer_.find(key); it != nodes_by_pointer_.end()) return it->second;
     Node& n = impl_.nodes.emplace_back();
     nodes_by_pointer_[key] = &n;
-    n.pointer = key;
 
     const SValue* properties = member(*v, "properties");
     const SValue* required = member(*v, "required");
@@ -738,6 +778,7 @@ class Loader {
   SDocument& doc_;
   SDocument::AllocatorType& alloc_;
   std::set<std::string> checked_;
+  std::vector<std::pair<std::string, const SValue*>> schemas_;  // every schema checked, and where
   std::vector<std::pair<std::string, std::string>> refs_;  // (where, $ref text)
   std::map<std::string, Node*> nodes_by_pointer_;
   std::map<const Node*, std::vector<rapidjson::SizeType>> check_index_;
@@ -807,11 +848,12 @@ class Run {
   }
 
   void add(const std::string& loc, std::string msg, std::string keyword) {
+    if (seen_.count({loc, msg})) return;  // allOf branches may repeat a constraint
     if (errors_.size() >= kMaxSchemaErrors) {
       truncated_ = true;
       return;
     }
-    if (!seen_.emplace(loc, msg).second) return;
+    seen_.emplace(loc, msg);
     errors_.push_back(SchemaError{loc, std::move(msg), std::move(keyword)});
   }
 
@@ -1065,7 +1107,7 @@ constexpr std::size_t kPairComparesPerWorkUnit = 1;
 SchemaError too_complex() { return SchemaError{"", "is too complex to validate against this schema", ""}; }
 
 std::size_t budget_for(const BodyShape& shape) {
-  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max() / 2;  // room to count past it
   if (shape.values > (kMax - kSchemaWorkBase) / kSchemaWorkPerValue) return kMax;
   return kSchemaWorkBase + shape.values * kSchemaWorkPerValue;
 }

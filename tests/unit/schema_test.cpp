@@ -155,12 +155,24 @@ TEST(SchemaLoad, WhatRapidJson110WouldGetSilentlyWrongIsRefused) {
       {R"({"type": "string", "nullable": true})", "\"nullable\" is not supported"},
       {R"({"definitions": {"a": {"propertyNames": {}}}})", "\"propertyNames\" is not supported"},
       {R"({"$flaskpp-internal": []})", "is reserved"},
+      {R"({"allOf": [{"$ref": "#"}]})", "applies itself to the same value without end"},
+      {R"({"properties": {"a": {"$ref": "#/definitions/x"}}, "definitions": {"x": {"anyOf": [{"type": "null"},
+          {"not": {"$ref": "#/definitions/y"}}]}, "y": {"dependencies": {"k": {"$ref": "#/definitions/x"}}}}})",
+       "applies itself to the same value without end"},
   };
   for (const Case& c : cases) {
     std::string m = config_error(c.schema);
     EXPECT_TRUE(contains(m, "JSON schema test.json: ")) << c.schema << " -> " << m;
     EXPECT_TRUE(contains(m, c.expect)) << c.schema << " -> " << m;
   }
+}
+
+TEST(SchemaLoad, RecursionThroughPropertiesAndItemsIsFine) {
+  // Each step goes one level down the body, so these end; compare the cycles refused above.
+  auto schema = compile(R"({"anyOf": [{"type": "null"}, {"properties": {"next": {"$ref": "#"}}},
+                                      {"items": {"allOf": [{"$ref": "#"}]}}]})");
+  EXPECT_TRUE(schema->is_valid(parse_json_body(R"({"next": {"next": null}})")));
+  EXPECT_TRUE(schema->is_valid(parse_json_body("[[null], []]")));
 }
 
 TEST(SchemaLoad, ErrorsSayWhereInTheSchema) {
