@@ -296,6 +296,8 @@ struct Node {
   const Node* extra_items_schema = nullptr;
 
   std::vector<const Node*> all_of;
+  // "dependencies" in schema form, (property, schema): the schema applies when the property is there.
+  std::vector<std::pair<std::string, const Node*>> dependency_schemas;
 };
 
 }  // namespace schema_detail
@@ -332,8 +334,8 @@ class Loader {
 
   void run() {
     // The root, and every value behind a $ref, are checked as schemas.
+    check_document(doc_, "");
     check_schema(doc_, "", true);
-    check_pure_ref_cycles(doc_, "");
     for (std::size_t i = 0; i < refs_.size(); ++i) {  // grows while targets are checked
       auto [at, text] = refs_[i];
       resolve(text, at, nullptr);
@@ -598,14 +600,21 @@ class Loader {
     it->second = true;
   }
 
-  // RapidJSON 1.1.0 follows local $refs that lead to $refs by recursion, wherever they stand
-  // (it compiles every object in the file); a cycle would overflow the stack at startup.
-  void check_pure_ref_cycles(const SValue& v, const std::string& at) {
+  // Every value of the file, schema or not: RapidJSON 1.1.0 compiles every object in it.
+  //  - A member name twice in one object is ambiguous, and 1.1.0 takes the first for keywords but
+  //    the last for "properties".
+  //  - 1.1.0 follows local $refs that lead to $refs by recursion, wherever they stand; a cycle
+  //    would overflow the stack at startup.
+  void check_document(const SValue& v, const std::string& at) {
     if (v.IsArray()) {
-      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) check_pure_ref_cycles(v[i], at + "/" + std::to_string(i));
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) check_document(v[i], at + "/" + std::to_string(i));
       return;
     }
     if (!v.IsObject()) return;
+    std::set<std::string_view> names;
+    for (const auto& m : v.GetObject()) {
+      if (!names.insert(view(m.name)).second) fail(at, "the member " + json_quoted(view(m.name)) + " appears twice");
+    }
     std::set<const SValue*> seen{&v};
     for (const SValue* cur = &v; const SValue* r = cur->IsObject() ? ref_of(*cur) : nullptr;) {
       if (r->GetStringLength() == 0 || r->GetString()[0] != '#') break;
@@ -619,7 +628,7 @@ class Loader {
       if (at.empty() && view(m.name) == kInternalKey) continue;
       std::string here = at;
       append_token(here, view(m.name));
-      check_pure_ref_cycles(m.value, here);
+      check_document(m.value, here);
     }
   }
 
@@ -691,6 +700,18 @@ class Loader {
       SPointer all_p = p.Append("allOf", 5);
       for (rapidjson::SizeType i = 0; i < all_of->Size(); ++i) n.all_of.push_back(node_at((*all_of)[i], all_p.Append(i)));
     }
+    SValue name_dependencies(rapidjson::kObjectType);  // the array form stays a keyword check
+    if (const SValue* dependencies = member(*v, "dependencies")) {
+      SPointer deps_p = p.Append("dependencies", 12);
+      for (const auto& m : dependencies->GetObject()) {
+        if (m.value.IsArray()) {
+          name_dependencies.AddMember(SValue(m.name, alloc_), SValue(m.value, alloc_), alloc_);
+        } else {
+          n.dependency_schemas.emplace_back(std::string(view(m.name)),
+                                            node_at(m.value, deps_p.Append(m.name.GetString(), m.name.GetStringLength())));
+        }
+      }
+    }
 
     // The keyword checks: the node's validation keywords minus those the descent checks.
     std::vector<SValue> checks;
@@ -708,6 +729,10 @@ class Loader {
       std::string_view k = view(m.name);
       if (!validation_keywords().count(k)) continue;
       if (k == "type" || k == "required" || k == "allOf" || k == "items" || k == "additionalItems") continue;
+      if (k == "dependencies") {
+        if (!name_dependencies.ObjectEmpty()) checks.push_back(single(m.name, name_dependencies));
+        continue;
+      }
       if (k == "exclusiveMinimum" || k == "exclusiveMaximum") continue;  // with minimum/maximum
       if (k == "properties" || k == "additionalProperties" || k == "patternProperties") {
         if (n.extras_handled) continue;
@@ -828,7 +853,7 @@ class Run {
 
   void collect(const Node& n, const rapidjson::Value& value, const Failure& full, std::size_t depth) {
     if (stopped()) return;
-    std::size_t before = errors_.size();
+    std::size_t before = found_;
     if (depth >= kMaxSchemaDescentDepth) {
       report(full, value);
       return;
@@ -843,11 +868,15 @@ class Run {
     }
     if (value.IsObject() && n.object_facet) collect_object(n, value, depth);
     if (value.IsArray() && n.array_facet) collect_array(n, value, depth);
+    for (const auto& [name, schema] : n.dependency_schemas) {
+      if (value.IsObject() && member(value, name)) child(*schema, value, depth);
+    }
     for (const Node* branch : n.all_of) child(*branch, value, depth);
-    if (errors_.size() == before && !stopped()) report(full, value);  // the split found nothing: say what RapidJSON said
+    if (found_ == before && !stopped()) report(full, value);  // the split found nothing: say what RapidJSON said
   }
 
   void add(const std::string& loc, std::string msg, std::string keyword) {
+    ++found_;
     if (seen_.count({loc, msg})) return;  // allOf branches may repeat a constraint
     if (errors_.size() >= kMaxSchemaErrors) {
       truncated_ = true;
@@ -928,6 +957,7 @@ class Run {
   Validator parent_;
   std::vector<SchemaError> errors_;
   std::set<std::pair<std::string, std::string>> seen_;
+  std::size_t found_ = 0;  // errors found, repeats included
   std::string loc_;
   bool truncated_ = false;
   bool exhausted_ = false;
@@ -963,17 +993,24 @@ void Run::report(const Failure& f, const rapidjson::Value& value) {
   };
 
   if (k == "required" && kv && kv->IsArray() && bad && bad->IsObject()) {
-    std::size_t before = errors_.size();
+    std::size_t before = found_;
     for (const auto& name : kv->GetArray()) {
       if (member(*bad, view(name))) continue;
       std::string where = at;
       append_token(where, view(name));
       add(where, "is required", "required");
     }
-    if (errors_.size() != before) return;
+    if (found_ != before) return;
+  }
+  if (k == "required" && kv && kv->IsArray()) {
+    // The object could not be examined (a body with a member name twice, say).
+    std::string names;
+    for (const auto& name : kv->GetArray()) names += (names.empty() ? "" : ", ") + json_quoted(view(name));
+    add(at, "must have the required properties " + names, "required");
+    return;
   }
   if (k == "dependencies" && kv && kv->IsObject() && bad && bad->IsObject()) {
-    std::size_t before = errors_.size();
+    std::size_t before = found_;
     for (const auto& d : kv->GetObject()) {
       if (!member(*bad, view(d.name))) continue;
       if (d.value.IsArray()) {
@@ -985,7 +1022,14 @@ void Run::report(const Failure& f, const rapidjson::Value& value) {
         }
       }
     }
-    if (errors_.size() == before) add(at, "does not satisfy the schemas that its properties depend on", "dependencies");
+    if (found_ == before) {
+      std::string names;
+      for (const auto& d : kv->GetObject()) {
+        if (d.value.IsObject() && member(*bad, view(d.name))) names += (names.empty() ? "" : ", ") + json_quoted(view(d.name));
+      }
+      add(at, "must match the schema that \"dependencies\" gives for " + (names.empty() ? "its properties" : names),
+          "dependencies");
+    }
     return;
   }
 
@@ -993,6 +1037,19 @@ void Run::report(const Failure& f, const rapidjson::Value& value) {
   std::string keyword = k;
   if (k.empty()) {
     msg = "is invalid";
+  } else if (k == "patternProperties") {
+    // Raised in the property's own context, whose schema RapidJSON cannot name.
+    msg = "does not match the schema of \"patternProperties\" (or \"additionalProperties\") for its name";
+  } else if (k == "uniqueItems") {
+    msg = "must not repeat an earlier item";
+  } else if (k == "additionalProperties") {
+    msg = "is not allowed";
+  } else if (k == "allOf") {
+    msg = "must match all schemas in \"allOf\"";
+  } else if (k == "anyOf") {
+    msg = "must match at least one schema in \"anyOf\"";
+  } else if (k == "oneOf") {
+    msg = "must match exactly one schema in \"oneOf\"";
   } else if (!kv && k != "items") {
     msg = "does not satisfy \"" + k + "\"";
   } else if (k == "type") {
@@ -1031,28 +1088,16 @@ void Run::report(const Failure& f, const rapidjson::Value& value) {
     msg = "must have at least " + plural(count_of(kv), "item", "items");
   } else if (k == "maxItems") {
     msg = "must have at most " + plural(count_of(kv), "item", "items");
-  } else if (k == "uniqueItems") {
-    msg = "must not repeat an earlier item";
   } else if (k == "minProperties") {
     msg = "must have at least " + plural(count_of(kv), "property", "properties");
   } else if (k == "maxProperties") {
     msg = "must have at most " + plural(count_of(kv), "property", "properties");
-  } else if (k == "additionalProperties") {
-    msg = "is not allowed";
   } else if (k == "items") {
     // An item past a tuple's end with "additionalItems": false.
     const SValue* items = s ? member(*s, "items") : nullptr;
     msg = items && items->IsArray() ? "is not allowed: at most " + plural(items->Size(), "item", "items")
                                     : "is not allowed";
     keyword = "additionalItems";
-  } else if (k == "patternProperties") {
-    msg = "does not match the schema of \"patternProperties\" (or \"additionalProperties\") for its name";
-  } else if (k == "allOf") {
-    msg = "must match all schemas in \"allOf\"";
-  } else if (k == "anyOf") {
-    msg = "must match at least one schema in \"anyOf\"";
-  } else if (k == "oneOf") {
-    msg = "must match exactly one schema in \"oneOf\"";
   } else if (k == "not") {
     // {"not": {}} is how a false schema is compiled, and "additionalProperties": false beside
     // patternProperties.

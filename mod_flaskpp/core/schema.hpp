@@ -2,29 +2,31 @@
 //
 // A schema file is read and compiled once, at startup, with RapidJSON's schema support (Debian's
 // RapidJSON 1.1.0, which implements JSON Schema draft-04). Anything RapidJSON 1.1.0 would silently
-// get wrong is refused at load with a ConfigError instead of being ignored at request time:
+// get wrong, or crash on, is refused at load with a ConfigError instead:
 //   - a $ref that is remote, not a JSON pointer, points at nothing, at a non-schema, or through a
-//     member whose name is a number ("#/definitions/0": 1.1.0 cannot resolve those), and pure
-//     $ref cycles (1.1.0 recurses forever);
+//     member whose name is a number ("#/definitions/0": 1.1.0 cannot resolve those);
+//   - cycles: $refs that only lead to $refs, and schemas that apply themselves to the same value
+//     without end ({"allOf": [{"$ref": "#"}]}); 1.1.0 overflows the stack on those;
 //   - keywords of later drafts that 1.1.0 ignores (const, contains, propertyNames, if/then/else,
-//     prefixItems, unevaluated*, dependentRequired/-Schemas, a numeric exclusiveMinimum/Maximum)
-//     and OpenAPI's nullable;
+//     prefixItems, unevaluated*, dependentRequired/-Schemas, a numeric exclusiveMinimum/Maximum),
+//     OpenAPI's nullable, and validation keywords beside a $ref (draft-04 ignores them);
 //   - a pattern outside RapidJSON's regular-expression dialect (no \d, \w, \s, (?:), lookaround;
 //     write [0-9] and friends): 1.1.0 drops such a pattern without a word;
-//   - malformed keyword values (an unknown type name, an empty enum/allOf/anyOf/oneOf, ...).
+//   - malformed keyword values (an unknown type name, an empty enum/allOf/anyOf/oneOf, ...) and a
+//     member name twice in one object.
 // Boolean schemas (true, false) are accepted anywhere a schema may stand.
 //
 // Every error of a body is reported, not only the first (RapidJSON 1.1.0 stops at the first):
 // validate() validates the whole body, and when it is invalid descends through "properties",
-// "required", "additionalProperties", "items"/"additionalItems" and "allOf" (across $refs),
-// validating each child against its own compiled sub-schema, and checks each remaining keyword of
-// a failing schema on its own ("type" first: a value of the wrong type gets only that message).
-// So independent errors in different properties, items and allOf branches, and a string that is
-// both too short and off-pattern, are all reported. Everything is compiled in load(); nothing per
-// request. What cannot be split that way ("anyOf", "oneOf", "not", "dependencies",
-// "patternProperties" and everything below them) yields the one error RapidJSON reports for it,
-// as does a subtree more than kMaxSchemaDescentDepth levels down. uniqueItems names the first
-// repeated item only.
+// "required", "additionalProperties", "items"/"additionalItems", "allOf" and schema-valued
+// "dependencies" (across $refs), validating each child against its own compiled sub-schema, and
+// checks each remaining keyword of a failing schema on its own ("type" first: a value of the
+// wrong type gets only that message). So independent errors in different properties, items and
+// allOf branches, and a string both too short and off-pattern, are all reported. Everything is
+// compiled in load(), nothing per request. What cannot be split that way ("anyOf", "oneOf",
+// "not", "patternProperties" and everything below them) yields the one error RapidJSON reports
+// for it, as does a subtree more than kMaxSchemaDescentDepth levels down; "uniqueItems" names
+// the first repeated item only.
 #pragma once
 
 #include <cstddef>

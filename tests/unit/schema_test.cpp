@@ -156,6 +156,7 @@ TEST(SchemaLoad, WhatRapidJson110WouldGetSilentlyWrongIsRefused) {
       {R"({"definitions": {"a": {"propertyNames": {}}}})", "\"propertyNames\" is not supported"},
       {R"({"$flaskpp-internal": []})", "is reserved"},
       {R"({"allOf": [{"$ref": "#"}]})", "applies itself to the same value without end"},
+      {R"({"properties": {"a": {}, "a": {"type": "string"}}})", "the member \"a\" appears twice"},
       {R"({"properties": {"a": {"$ref": "#/definitions/x"}}, "definitions": {"x": {"anyOf": [{"type": "null"},
           {"not": {"$ref": "#/definitions/y"}}]}, "y": {"dependencies": {"k": {"$ref": "#/definitions/x"}}}}})",
        "applies itself to the same value without end"},
@@ -322,6 +323,23 @@ TEST(SchemaValidate, AllOfBranchesReportTheirOwnErrors) {
                           R"({"a": "1", "b": 2})");
   EXPECT_EQ(lines(errors), (std::vector<std::string>{"/a: must be of type integer", "/b: must be of type string",
                                                      "/c: is required"}));
+}
+
+TEST(SchemaValidate, SchemaDependenciesAreDescendedInto) {
+  auto schema = compile(R"({"dependencies": {"card": {"properties": {"billing": {"type": "string"}}, "required": ["billing"]},
+                                             "vat": ["country"]}})");
+  EXPECT_TRUE(errors_of(*schema, R"({"billing": 5})").empty());  // applies only when "card" is there
+  EXPECT_EQ(lines(errors_of(*schema, R"({"card": 1, "vat": 2})")),
+            (std::vector<std::string>{"/country: is required when \"vat\" is present", "/billing: is required"}));
+  EXPECT_EQ(lines(errors_of(*schema, R"({"card": 1, "billing": 2})")),
+            (std::vector<std::string>{"/billing: must be of type string"}));
+}
+
+TEST(SchemaValidate, AnErrorFoundTwiceIsReportedOnce) {
+  auto errors = errors_of(R"({"required": ["id"], "allOf": [{"required": ["id"]}, {"$ref": "#/definitions/named"}],
+                              "definitions": {"named": {"required": ["id", "name"]}}})",
+                          "{}");
+  EXPECT_EQ(lines(errors), (std::vector<std::string>{"/id: is required", "/name: is required"}));
 }
 
 TEST(SchemaValidate, PastTheDescentLimitRequiredStillNamesEveryMissingProperty) {
