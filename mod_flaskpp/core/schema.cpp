@@ -495,8 +495,9 @@ class Loader {
     } catch (const std::logic_error&) {  // an assertion inside RapidJSON's parser
     }
     if (!valid) {
-      fail(at, "pattern " + json_quoted(text) + " is not supported by RapidJSON's regular expressions (no \\d, \\w, \\s, "
-                   "\\b, (?:...), lookaround or backreferences; write [0-9], [A-Za-z0-9_], ...)");
+      fail(at, "pattern " + json_quoted(text) +
+                   " is not supported by RapidJSON's regular expressions (no \\d, \\w, \\s, \\b, (?:...), "
+                   "lookaround or backreferences; write [0-9], [A-Za-z0-9_], ...)");
     }
   }
 
@@ -530,7 +531,9 @@ class Loader {
       }
       const SValue* target = p.Get(doc_);
       if (!target) fail(at, "$ref " + json_quoted(ref) + " points at nothing");
-      if (!seen.insert(target).second) fail(at, "$ref " + json_quoted(text) + " is a cycle of $refs that never reaches a schema");
+      if (!seen.insert(target).second) {
+        fail(at, "$ref " + json_quoted(text) + " is a cycle of $refs that never reaches a schema");
+      }
       // Where RapidJSON 1.1.0 registers that value: member names as names, array positions as
       // indices. It finds the target only if the $ref parses to exactly that pointer.
       SPointer canonical;
@@ -684,7 +687,9 @@ class Loader {
       n.array_facet = true;
       SPointer items_p = p.Append("items", 5);
       if (items->IsArray()) {
-        for (rapidjson::SizeType i = 0; i < items->Size(); ++i) n.tuple.push_back(node_at((*items)[i], items_p.Append(i)));
+        for (rapidjson::SizeType i = 0; i < items->Size(); ++i) {
+          n.tuple.push_back(node_at((*items)[i], items_p.Append(i)));
+        }
         const SValue* more = member(*v, "additionalItems");
         if (more && more->IsBool() && !more->GetBool()) {
           n.extra_items = Node::Extra::kForbidden;
@@ -698,7 +703,9 @@ class Loader {
     }
     if (const SValue* all_of = member(*v, "allOf")) {
       SPointer all_p = p.Append("allOf", 5);
-      for (rapidjson::SizeType i = 0; i < all_of->Size(); ++i) n.all_of.push_back(node_at((*all_of)[i], all_p.Append(i)));
+      for (rapidjson::SizeType i = 0; i < all_of->Size(); ++i) {
+        n.all_of.push_back(node_at((*all_of)[i], all_p.Append(i)));
+      }
     }
     SValue name_dependencies(rapidjson::kObjectType);  // the array form stays a keyword check
     if (const SValue* dependencies = member(*v, "dependencies")) {
@@ -707,8 +714,8 @@ class Loader {
         if (m.value.IsArray()) {
           name_dependencies.AddMember(SValue(m.name, alloc_), SValue(m.value, alloc_), alloc_);
         } else {
-          n.dependency_schemas.emplace_back(std::string(view(m.name)),
-                                            node_at(m.value, deps_p.Append(m.name.GetString(), m.name.GetStringLength())));
+          SPointer dep_p = deps_p.Append(m.name.GetString(), m.name.GetStringLength());
+          n.dependency_schemas.emplace_back(std::string(view(m.name)), node_at(m.value, dep_p));
         }
       }
     }
@@ -750,7 +757,9 @@ class Loader {
       }
       SValue c = single(m.name, m.value);
       const char* companion = k == "minimum" ? "exclusiveMinimum" : k == "maximum" ? "exclusiveMaximum" : nullptr;
-      if (const SValue* e = companion ? member(*v, companion) : nullptr) c.AddMember(SValue(companion, alloc_), SValue(*e, alloc_), alloc_);
+      if (const SValue* e = companion ? member(*v, companion) : nullptr) {
+        c.AddMember(SValue(companion, alloc_), SValue(*e, alloc_), alloc_);
+      }
       checks.push_back(std::move(c));
     }
     if (!names_and_patterns.ObjectEmpty()) checks.push_back(std::move(names_and_patterns));
@@ -812,6 +821,8 @@ class Loader {
 };
 
 // --- validation --------------------------------------------------------------------------------
+
+SchemaError too_complex() { return SchemaError{"", "is too complex to validate against this schema", ""}; }
 
 struct Failure {
   std::string keyword;
@@ -890,9 +901,8 @@ class Run {
 
   std::vector<SchemaError> finish() {
     if (exhausted_) {
-      errors_.push_back(SchemaError{"", errors_.empty() ? "is too complex to validate against this schema"
-                                                        : "is too complex to validate fully; further errors are not reported",
-                                    ""});
+      errors_.push_back(too_complex());
+      if (errors_.size() > 1) errors_.back().msg = "is too complex to validate fully; further errors are not reported";
     } else if (truncated_) {
       errors_.push_back(SchemaError{"", "has more errors; only the first " + std::to_string(kMaxSchemaErrors) +
                                             " are reported",
@@ -1025,7 +1035,8 @@ void Run::report(const Failure& f, const rapidjson::Value& value) {
     if (found_ == before) {
       std::string names;
       for (const auto& d : kv->GetObject()) {
-        if (d.value.IsObject() && member(*bad, view(d.name))) names += (names.empty() ? "" : ", ") + json_quoted(view(d.name));
+        if (!d.value.IsObject() || !member(*bad, view(d.name))) continue;
+        names += (names.empty() ? "" : ", ") + json_quoted(view(d.name));
       }
       add(at, "must match the schema that \"dependencies\" gives for " + (names.empty() ? "its properties" : names),
           "dependencies");
@@ -1149,8 +1160,6 @@ BodyShape measure(const rapidjson::Value& body) {
 // uniqueItems compares 64-bit hashes, about a nanosecond each.
 constexpr std::size_t kPairComparesPerWorkUnit = 1;
 
-SchemaError too_complex() { return SchemaError{"", "is too complex to validate against this schema", ""}; }
-
 std::size_t budget_for(const BodyShape& shape) {
   constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max() / 2;  // room to count past it
   if (shape.values > (kMax - kSchemaWorkBase) / kSchemaWorkPerValue) return kMax;
@@ -1167,7 +1176,9 @@ const std::string& CompiledSchema::where() const { return impl_->where; }
 
 std::shared_ptr<const CompiledSchema> CompiledSchema::load(const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw ConfigError("JSON schema " + path + ": is a directory, not a file");
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError("JSON schema " + path + ": is a directory, not a file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("JSON schema " + path + ": cannot open the file: " + std::strerror(errno));
   std::ostringstream text;

@@ -32,9 +32,11 @@ std::vector<SchemaError> errors_of(const std::string& schema, const std::string&
   return errors_of(*compile(schema), body);
 }
 
+using Lines = std::vector<std::string>;
+
 // "loc: msg" lines, which make a failed comparison readable.
-std::vector<std::string> lines(const std::vector<SchemaError>& errors) {
-  std::vector<std::string> out;
+Lines lines(const std::vector<SchemaError>& errors) {
+  Lines out;
   for (const auto& e : errors) out.push_back(e.loc + ": " + e.msg);
   return out;
 }
@@ -122,7 +124,8 @@ TEST(SchemaLoad, WhatRapidJson110WouldGetSilentlyWrongIsRefused) {
       {R"({"$ref": "other.json"})", "only references into the same file"},
       {R"({"$ref": "#/definitions/a b", "definitions": {"a b": {}}})", "is not a JSON pointer fragment"},
       {R"({"$ref": "#/definitions/x"})", "points at nothing"},
-      {R"({"$ref": "#/definitions/a", "definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}}})",
+      {R"({"$ref": "#/definitions/a",
+           "definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}}})",
        "cycle of $refs"},
       {R"({"$ref": "#"})", "cycle of $refs"},
       {R"({"default": {"$ref": "#/default"}})", "cycle of $refs"},
@@ -270,7 +273,8 @@ INSTANTIATE_TEST_SUITE_P(
         KeywordCase{"false_schema", R"({"properties": {"gone": false}})", R"({"gone": 1})", "/gone", "is not allowed",
                     "false"},
         KeywordCase{"pattern_properties", R"({"patternProperties": {"^x-": {"type": "string"}}})", R"({"x-a": 1})",
-                    "/x-a", "does not match the schema of \"patternProperties\" (or \"additionalProperties\") for its name",
+                    "/x-a",
+                    "does not match the schema of \"patternProperties\" (or \"additionalProperties\") for its name",
                     "patternProperties"},
         KeywordCase{"pattern_properties_and_additional",
                     R"({"patternProperties": {"^x-": {}}, "additionalProperties": false})", R"({"x-a": 1, "b": 2})",
@@ -289,7 +293,7 @@ TEST(SchemaValidate, IndependentErrorsAreAllReportedInSchemaOrder) {
   auto schema = CompiledSchema::load(kData + "user.json");
   auto errors = errors_of(*schema, R"({"role": "root", "age": -4, "name": "x", "tags": [1, "b", "c", "d"],
       "address": {"zip": "1234", "city": "Paris"}, "admin": true})");
-  EXPECT_EQ(lines(errors), (std::vector<std::string>{
+  EXPECT_EQ(lines(errors), (Lines{
                                "/name: must be at least 2 characters long",
                                "/age: must be >= 0",
                                "/email: is required",
@@ -306,40 +310,41 @@ TEST(SchemaValidate, IndependentErrorsAreAllReportedInSchemaOrder) {
 
 TEST(SchemaValidate, AValueBreakingSeveralKeywordsGetsEveryMessage) {
   auto errors = errors_of(R"({"type": "string", "minLength": 5, "pattern": "^[a-z]+$"})", R"("A1")");
-  EXPECT_EQ(lines(errors), (std::vector<std::string>{": must be at least 5 characters long",
+  EXPECT_EQ(lines(errors), (Lines{": must be at least 5 characters long",
                                                      ": must match the pattern \"^[a-z]+$\""}));
   auto numbers = errors_of(R"({"minimum": 10, "multipleOf": 4})", "7");
-  EXPECT_EQ(lines(numbers), (std::vector<std::string>{": must be >= 10", ": must be a multiple of 4"}));
+  EXPECT_EQ(lines(numbers), (Lines{": must be >= 10", ": must be a multiple of 4"}));
 }
 
 TEST(SchemaValidate, AValueOfTheWrongTypeGetsOnlyTheTypeMessage) {
   auto errors = errors_of(R"({"type": "object", "required": ["a"], "minProperties": 2})", "[1]");
-  EXPECT_EQ(lines(errors), (std::vector<std::string>{": must be of type object"}));
+  EXPECT_EQ(lines(errors), (Lines{": must be of type object"}));
 }
 
 TEST(SchemaValidate, AllOfBranchesReportTheirOwnErrors) {
   auto errors = errors_of(R"({"allOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]},
                                         {"properties": {"b": {"type": "string"}}, "required": ["c"]}]})",
                           R"({"a": "1", "b": 2})");
-  EXPECT_EQ(lines(errors), (std::vector<std::string>{"/a: must be of type integer", "/b: must be of type string",
+  EXPECT_EQ(lines(errors), (Lines{"/a: must be of type integer", "/b: must be of type string",
                                                      "/c: is required"}));
 }
 
 TEST(SchemaValidate, SchemaDependenciesAreDescendedInto) {
-  auto schema = compile(R"({"dependencies": {"card": {"properties": {"billing": {"type": "string"}}, "required": ["billing"]},
-                                             "vat": ["country"]}})");
+  auto schema = compile(R"({"dependencies": {
+      "card": {"properties": {"billing": {"type": "string"}}, "required": ["billing"]},
+      "vat": ["country"]}})");
   EXPECT_TRUE(errors_of(*schema, R"({"billing": 5})").empty());  // applies only when "card" is there
   EXPECT_EQ(lines(errors_of(*schema, R"({"card": 1, "vat": 2})")),
-            (std::vector<std::string>{"/country: is required when \"vat\" is present", "/billing: is required"}));
+            (Lines{"/country: is required when \"vat\" is present", "/billing: is required"}));
   EXPECT_EQ(lines(errors_of(*schema, R"({"card": 1, "billing": 2})")),
-            (std::vector<std::string>{"/billing: must be of type string"}));
+            (Lines{"/billing: must be of type string"}));
 }
 
 TEST(SchemaValidate, AnErrorFoundTwiceIsReportedOnce) {
   auto errors = errors_of(R"({"required": ["id"], "allOf": [{"required": ["id"]}, {"$ref": "#/definitions/named"}],
                               "definitions": {"named": {"required": ["id", "name"]}}})",
                           "{}");
-  EXPECT_EQ(lines(errors), (std::vector<std::string>{"/id: is required", "/name: is required"}));
+  EXPECT_EQ(lines(errors), (Lines{"/id: is required", "/name: is required"}));
 }
 
 TEST(SchemaValidate, PastTheDescentLimitRequiredStillNamesEveryMissingProperty) {
@@ -353,16 +358,17 @@ TEST(SchemaValidate, PastTheDescentLimitRequiredStillNamesEveryMissingProperty) 
   }
   const std::string innermost = "{\"m\": 1}";
   body += innermost + std::string(40, '}');
-  EXPECT_EQ(lines(errors_of(*schema, body)), (std::vector<std::string>{loc + "/n: is required"}));
+  EXPECT_EQ(lines(errors_of(*schema, body)), (Lines{loc + "/n: is required"}));
   body.replace(body.find(innermost), innermost.size(), "{}");
-  EXPECT_EQ(lines(errors_of(*schema, body)), (std::vector<std::string>{loc + "/n: is required", loc + "/m: is required"}));
+  EXPECT_EQ(lines(errors_of(*schema, body)), (Lines{loc + "/n: is required", loc + "/m: is required"}));
 }
 
 TEST(SchemaValidate, RefsWithinTheDocumentAreFollowed) {
   auto tree = CompiledSchema::load(kData + "tree.json");
   EXPECT_TRUE(tree->is_valid(parse_json_body(R"({"value": 1, "children": [{"value": 2, "children": []}]})")));
-  auto errors = errors_of(*tree, R"({"value": -1, "children": [{"value": "x"}, {"children": [{"value": 3, "v": 0}]}]})");
-  EXPECT_EQ(lines(errors), (std::vector<std::string>{"/value: must be >= 0", "/children/0/value: must be of type integer",
+  auto errors =
+      errors_of(*tree, R"({"value": -1, "children": [{"value": "x"}, {"children": [{"value": 3, "v": 0}]}]})");
+  EXPECT_EQ(lines(errors), (Lines{"/value: must be >= 0", "/children/0/value: must be of type integer",
                                                      "/children/1/value: is required",
                                                      "/children/1/children/0/v: is not allowed"}));
   // A $ref to a $ref, percent-encoding, ~ escapes and a boolean target.
@@ -371,14 +377,14 @@ TEST(SchemaValidate, RefsWithinTheDocumentAreFollowed) {
       "definitions": {"b": {"$ref": "#/definitions/c"}, "c": {"type": "boolean"}, "no": false,
                       "with space/slash": {"maxLength": 1}}})");
   EXPECT_EQ(lines(errors_of(*chain, R"({"a": 1, "n": 2, "s": "xy"})")),
-            (std::vector<std::string>{"/a: must be of type boolean", "/n: is not allowed",
+            (Lines{"/a: must be of type boolean", "/n: is not allowed",
                                       "/s: must be at most 1 character long"}));
 }
 
 TEST(SchemaValidate, BooleanSchemas) {
   EXPECT_TRUE(errors_of("true", R"({"anything": [1, 2]})").empty());
-  EXPECT_EQ(lines(errors_of("false", "1")), (std::vector<std::string>{": is not allowed"}));
-  EXPECT_EQ(lines(errors_of(R"({"items": false})", "[1]")), (std::vector<std::string>{"/0: is not allowed"}));
+  EXPECT_EQ(lines(errors_of("false", "1")), (Lines{": is not allowed"}));
+  EXPECT_EQ(lines(errors_of(R"({"items": false})", "[1]")), (Lines{"/0: is not allowed"}));
   EXPECT_TRUE(errors_of(R"({"items": false})", "[]").empty());
 }
 
@@ -387,7 +393,7 @@ TEST(SchemaValidate, PropertiesNamedLikeNumbers) {
   auto schema = compile(R"({"properties": {"0": {"properties": {"1": {"type": "string"}, "x": {"minimum": 1}}},
                                            "12": {"items": [{"type": "null"}, {"type": "null"}]}}})");
   EXPECT_EQ(lines(errors_of(*schema, R"({"0": {"1": 5, "x": 0}, "12": [null, 1]})")),
-            (std::vector<std::string>{"/0/1: must be of type string", "/0/x: must be >= 1", "/12/1: must be of type null"}));
+            (Lines{"/0/1: must be of type string", "/0/x: must be >= 1", "/12/1: must be of type null"}));
 }
 
 TEST(SchemaValidate, ErrorsAreCapped) {
@@ -412,7 +418,7 @@ TEST(SchemaValidate, DeepDescentIsBounded) {
     loc += "/a";
   }
   body += "{\"n\": \"x\"}" + std::string(60, '}');
-  EXPECT_EQ(lines(errors_of(*schema, body)), (std::vector<std::string>{loc + "/n: must be of type integer"}));
+  EXPECT_EQ(lines(errors_of(*schema, body)), (Lines{loc + "/n: must be of type integer"}));
 }
 
 TEST(SchemaValidate, DeepBodiesWithinTheParserLimitAreFine) {
@@ -429,13 +435,13 @@ TEST(SchemaValidate, PathologicalWorkIsRefusedNotEndured) {
                                            {"type": "array", "items": {"$ref": "#"}}]})");
   EXPECT_TRUE(errors_of(*exponential, "[[[[[]]]]]").empty());
   EXPECT_EQ(lines(errors_of(*exponential, std::string(40, '[') + std::string(40, ']'))),
-            (std::vector<std::string>{": is too complex to validate against this schema"}));
+            (Lines{": is too complex to validate against this schema"}));
   // uniqueItems compares every pair.
   std::string wide = "[0";
   for (int i = 1; i < 100000; ++i) wide += "," + std::to_string(i);
   wide += "]";
   auto unique = compile(R"({"uniqueItems": true})");
-  EXPECT_EQ(lines(errors_of(*unique, wide)), (std::vector<std::string>{": is too complex to validate against this schema"}));
+  EXPECT_EQ(lines(errors_of(*unique, wide)), (Lines{": is too complex to validate against this schema"}));
   EXPECT_TRUE(errors_of(*unique, "[1, 2, 3]").empty());
 }
 
@@ -451,7 +457,8 @@ TEST(SchemaValidate, ConcurrentValidationSharesOneSchema) {
     std::string ab, letters(static_cast<std::size_t>(50 + 40 * i), 'q');
     for (int k = 0; k < 100 + 20 * i; ++k) ab += (k % 2 ? "cd" : "ab");
     std::string good = "{\"code\": \"" + ab + "123\", \"items\": [\"" + letters + "\"], \"x-n\": 1}";
-    std::string bad = "{\"code\": \"" + ab + "x\", \"items\": [\"" + letters + "\", \"A" + letters + "\"], \"x-n\": \"1\"}";
+    std::string bad =
+        "{\"code\": \"" + ab + "x\", \"items\": [\"" + letters + "\", \"A" + letters + "\"], \"x-n\": \"1\"}";
     cases.emplace_back(good, std::vector<std::string>{});
     cases.emplace_back(bad, lines(errors_of(*schema, bad)));
     ASSERT_FALSE(cases.back().second.empty());
@@ -469,7 +476,7 @@ TEST(SchemaValidate, ConcurrentValidationSharesOneSchema) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(cases[1].second,
-            (std::vector<std::string>{"/x-n: does not match the schema of \"patternProperties\" (or "
+            (Lines{"/x-n: does not match the schema of \"patternProperties\" (or "
                                       "\"additionalProperties\") for its name",
                                       "/code: must match the pattern \"^(ab|cd)+[0-9]*$\"",
                                       "/items/1: must match the pattern \"^[a-z]+$\""}));
