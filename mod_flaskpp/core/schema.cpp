@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -1218,13 +1219,24 @@ std::shared_ptr<const CompiledSchema> CompiledSchema::from_text(const std::strin
   return std::shared_ptr<const CompiledSchema>(new CompiledSchema(std::move(impl)));
 }
 
-std::vector<SchemaError> CompiledSchema::validate(const rapidjson::Value& body) const {
+namespace {
+
+// Sets up the budget for `body` and charges what can be known before validating; false when the
+// body is over it already.
+bool start_budget(const CompiledSchema::Impl& impl, const rapidjson::Value& body, std::optional<BudgetScope>* scope) {
   BodyShape shape = measure(body);
-  BudgetScope scope(budget_for(shape));
+  scope->emplace(budget_for(shape));
   // Deeper than any parsed body can be; RapidJSON's Accept recurses once per level.
-  if (shape.depth > kDefaultJsonMaxDepth) return {too_complex()};
-  if (impl_->has_unique_items) BudgetScope::charge(shape.pair_compares / kPairComparesPerWorkUnit);
-  if (BudgetScope::exhausted()) return {too_complex()};
+  if (shape.depth > kDefaultJsonMaxDepth) return false;
+  if (impl.has_unique_items) BudgetScope::charge(shape.pair_compares / kPairComparesPerWorkUnit);
+  return !BudgetScope::exhausted();
+}
+
+}  // namespace
+
+std::vector<SchemaError> CompiledSchema::validate(const rapidjson::Value& body) const {
+  std::optional<BudgetScope> scope;
+  if (!start_budget(*impl_, body, &scope)) return {too_complex()};
   Run run(*impl_);
   Failure f;
   if (run.check(impl_->root->full, body, &f)) return {};
@@ -1232,6 +1244,13 @@ std::vector<SchemaError> CompiledSchema::validate(const rapidjson::Value& body) 
   run.collect(*impl_->root, body, f, 0);
   if (run.error_count() == 0) run.report(f, body);  // the budget ran out before the descent found one
   return run.finish();
+}
+
+bool CompiledSchema::is_valid(const rapidjson::Value& body) const {
+  std::optional<BudgetScope> scope;
+  if (!start_budget(*impl_, body, &scope)) return false;
+  Failure f;
+  return Run(*impl_).check(impl_->root->full, body, &f);
 }
 
 }  // namespace flaskpp::core
