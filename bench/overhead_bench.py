@@ -213,7 +213,8 @@ class Server:
         self.write_conf(self.sessions)
         res = self.httpd("-t")
         if res.returncode != 0:
-            raise SystemExit("httpd -t refuses %s:\n%s%s" % (self.conf, res.stdout, res.stderr))
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise SystemExit("httpd -t refuses the generated configuration:\n%s%s" % (res.stdout, res.stderr))
 
     def write_conf(self, sessions):
         extra = SESSIONS_CONF.format(key_env=KEY_ENV, root=self.root) if sessions else ""
