@@ -11,7 +11,14 @@
 #                    from creation to completion at light load (issue 8)
 #   5. model_memory.py  whole-server PSS with a 64 MiB model loaded by a plugin's on_start, 4
 #                    children, against none (issue 8: < 1.3x the model's size; exits 1 otherwise)
-# Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro,jobs,memory"),
+#   6. overhead_bench.py  per-request cost of rate limiting (fixed and sliding window, by address
+#                    and by header) and of signed cookie sessions, against the same route without
+#                    them, rows interleaved over 3 rounds in one private Apache: req/s and server CPU
+#                    per request as ratios to the baseline of each round (parts "ratelimit" and
+#                    "session"; the session part is skipped with a note when the module does not
+#                    know FlaskppSecretKey)
+# Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro,jobs,memory,overhead";
+# "ratelimit" or "session" leave out one part of overhead_bench.py),
 # BENCH_ONLY (comma-separated parts of target names for harness.py and callgrind.py, e.g. "predict"),
 # BENCH_PREBUILT=1 (use FLASKPP_BUILD as it is: no setup.sh, no cmake, no plugin build).
 #
@@ -72,4 +79,7 @@ if [[ "$SKIP" != *jobs* ]]; then
 fi
 if [[ "$SKIP" != *memory* ]]; then
   /usr/bin/python3 "$ROOT/bench/model_memory.py" "$BUILD"
+fi
+if [[ "$SKIP" != *overhead* ]]; then
+  /usr/bin/python3 "$ROOT/bench/overhead_bench.py" "$BUILD" --duration "${BENCH_DURATION:-8}" --skip "$SKIP"
 fi
