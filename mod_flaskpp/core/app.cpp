@@ -5,6 +5,7 @@
 #include "core/errors.hpp"
 #include "core/negotiation.hpp"
 #include "core/plugins.hpp"
+#include "core/schema_stage.hpp"
 #include "core/session_stage.hpp"
 
 namespace flaskpp::core {
@@ -180,6 +181,14 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     stages_.push_back(std::move(stage));
   }
   stages_.push_back(std::make_unique<UploadRequirements>());
+  // Bodies checked against the route's JSON Schema before the action (after the body is read).
+  {
+    auto schema = std::make_unique<SchemaStage>(routes_, handlers_, json_max_depth_);
+    if (!schema->empty()) {
+      schema_stage_ = schema.get();
+      stages_.push_back(std::move(schema));
+    }
+  }
   // Sessions: with a key (FlaskppSecretKey; development generates one). The secrets themselves
   // are not kept: the codec holds keys derived from them.
   SessionCookieSettings cookie = session_cookie_settings(cfg);
@@ -208,6 +217,10 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
 }
 
 App::~App() = default;
+
+const rapidjson::Value* App::body_schema(std::size_t i) const {
+  return schema_stage_ ? schema_stage_->schema(i) : nullptr;
+}
 
 const std::string& App::upload_work_dir() const {
   static const std::string kNone;
@@ -309,6 +322,9 @@ Response App::describe_failure(const std::exception_ptr& error, const Request& r
       msg = status_description(e.status());
     }
     Response resp = error_response(e.status(), msg, request, json_route, log);
+    if (const auto* invalid = dynamic_cast<const UnprocessableEntity*>(&e); invalid && json_route) {
+      resp.body = json_error_body(422, msg, &invalid->errors());
+    }
     if (busy) {
       resp.headers.emplace_back("Retry-After", std::to_string(busy->retry_after_seconds()));
     }

@@ -62,6 +62,8 @@ struct AppSettings {
 
 struct JobFunctionRef;
 
+class SchemaStage;
+
 class App {
  public:
   // Resolves handler names against `handlers` (built-ins and plugins). `stages` run after the
@@ -123,6 +125,8 @@ class App {
   std::vector<const RateRule*> rate_rules_for(std::size_t i) const {
     return rate_stage_ ? rate_stage_->rules_for(i) : std::vector<const RateRule*>{};
   }
+  // Route i's body schema (schema=FILE.json or the handler's declared one), or null.
+  const rapidjson::Value* body_schema(std::size_t i) const;
   // Whether signed cookie sessions are on (a secret key is configured or generated).
   bool sessions() const { return sessions_; }
   // Whether route i's pages are cached (production; template uses only params, config, env).
@@ -164,6 +168,7 @@ class App {
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   const RateLimitStage* rate_stage_ = nullptr;                  // in stages_ when rules exist
   bool sessions_ = false;                                       // a session stage exists
+  const SchemaStage* schema_stage_ = nullptr;                   // in stages_ when a route has a schema
   mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;
   // The job-status route's pattern around its one parameter: a job's status URL is prefix + id +

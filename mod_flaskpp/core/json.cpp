@@ -1,4 +1,5 @@
 #include "core/json.hpp"
+#include "core/schema.hpp"
 
 #include <climits>
 #include <cmath>
@@ -247,7 +248,7 @@ void write_file_info(JsonWriter& w, const FileInfo& f, bool stored) {
   w.EndObject();
 }
 
-std::string json_error_body(int code, std::string_view message) {
+std::string json_error_body(int code, std::string_view message, const std::vector<SchemaError>* errors) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -257,6 +258,19 @@ std::string json_error_body(int code, std::string_view message) {
   w.Int(code);
   w.Key("message");
   write_string(w, message);
+  if (errors) {
+    w.Key("errors");
+    w.StartArray();
+    for (const auto& e : *errors) {
+      w.StartObject();
+      w.Key("loc");
+      write_string(w, e.loc);
+      w.Key("msg");
+      write_string(w, e.msg);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize()) + "\n";

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <mstch/mstch.hpp>
@@ -32,6 +33,8 @@ void write_string(JsonWriter& w, std::string_view s);
 // "saved_as" and "url" (what the upload action answers).
 void write_file_info(JsonWriter& w, const FileInfo& f, bool stored);
 
-std::string json_error_body(int code, std::string_view message);
+struct SchemaError;
+// {"error": {"code": C, "message": M}}, with "errors": [{"loc", "msg"}, ...] when given (422).
+std::string json_error_body(int code, std::string_view message, const std::vector<SchemaError>* errors = nullptr);
 
 }  // namespace flaskpp::core

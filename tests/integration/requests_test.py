@@ -62,6 +62,23 @@ class RequestsClient(unittest.TestCase):
                if BAD_LINE.search(line) and not any(a.search(line) for a in self.allowed)]
         self.assertEqual(bad, [], "unexpected error_log lines during this test")
 
+    def test_schema_route_answers_422_with_every_error_and_passes_valid_bodies(self):
+        ok = requests.post(BASE + "/api/users", json={"name": "Ann", "email": "ann@example.org", "age": 40},
+                           timeout=10)
+        self.assertEqual(ok.status_code, 200, ok.text)
+        self.assertEqual(ok.json()["json"]["name"], "Ann", "the handler saw the valid body")
+        bad = requests.post(BASE + "/api/users", json={"name": "A", "age": -1, "role": "boss", "x": 1}, timeout=10)
+        self.assertEqual(bad.status_code, 422, bad.text)
+        err = bad.json()["error"]
+        self.assertEqual(err["code"], 422)
+        locs = sorted(e["loc"] for e in err["errors"])
+        self.assertEqual(locs, ["/age", "/email", "/name", "/role", "/x"], err)
+        self.assertTrue(all(e["msg"] for e in err["errors"]))
+        self.assertEqual(requests.post(BASE + "/api/users", data="name=a", timeout=10,
+                                       headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code, 415)
+        self.assertEqual(requests.post(BASE + "/api/users", data="{", timeout=10,
+                                       headers={"Content-Type": "application/json"}).status_code, 400)
+
     def test_json_in_json_out(self):
         res = requests.post(BASE + "/api/echo", json={"key": "value", "n": [1, 2]})
         self.assertEqual(res.status_code, 200)
