@@ -421,7 +421,9 @@ def avoid_window_edge(period, margin=20):
 RATE_LIMIT_CONF = r"""
 LoadModule socache_shmcb_module @MODULES_DIR@/mod_socache_shmcb.so
 LoadModule socache_memcache_module @MODULES_DIR@/mod_socache_memcache.so
-LogFormat "%P %>s %U" pids
+LoadModule unique_id_module @MODULES_DIR@/mod_unique_id.so
+ErrorLogFormat "[%{u}t] [%-m:%l] [pid %P] [id %L] %M"
+LogFormat "%P %>s %U %L" pids
 CustomLog "@ROOT@/logs/access_log" pids
 FlaskppRoute GET /limited handler health
 FlaskppRateLimit /limited "100/hour"
@@ -512,6 +514,23 @@ class RateLimits(OwnInstanceTest):
         j = self.get("/limited-ip/2")
         self.assertEqual(j.status_code, 429)
         self.assertEqual(j.json()["error"]["code"], 429)
+
+    def test_f_a_module_log_line_carries_the_request_id_of_its_access_log_line(self):
+        avoid_window_edge(3600)
+        start = self.inst.log_size()
+        for _ in range(6):
+            r = self.get("/limited-ip/3")
+        self.assertEqual(r.status_code, 429)
+        time.sleep(0.3)
+        lines = [l for l in self.inst.log_text(start).splitlines() if "429 for GET /limited-ip/3" in l]
+        self.assertGreaterEqual(len(lines), 1, self.inst.log_text(start))
+        ids = [re.search(r"\[id ([A-Za-z0-9@_-]{20,})\]", l) for l in lines]
+        self.assertTrue(all(ids), lines)
+        with open(os.path.join(self.inst.root, "logs", "access_log")) as f:
+            access = {l.split()[3] for l in f if l.split()[1:3] == ["429", "/limited-ip/3"]}
+        self.assertEqual(len(set(m.group(1) for m in ids)), len(lines), "one id per request")
+        for m in ids:
+            self.assertIn(m.group(1), access, "the error log line's id is its request's")
 
     def test_e_a_refused_upload_is_answered_before_its_body_is_read(self):
         avoid_window_edge(3600)
