@@ -59,10 +59,11 @@ rapidjson::Document predict(const flaskpp::Request& in) {
   return out;
 }
 
-const char* kRequestSchema = R"({"oneOf": [
-  {"type": "object", "required": ["pixels"], "properties": {"pixels": {"type": "array", "minItems": 64,
-   "maxItems": 64, "items": {"type": "number", "minimum": 0, "maximum": 16}}}},
-  {"type": "object", "description": "multipart/form-data with the image (PNG or JPEG) in field 'image'"}]})";
+// The JSON body's schema: the module checks JSON bodies against it before the handler runs (422
+// with every error). An image upload (multipart/form-data, field 'image') is not JSON and goes to
+// the handler as it is.
+const char* kRequestSchema = R"({"type": "object", "required": ["pixels"], "properties": {"pixels": {"type": "array",
+  "minItems": 64, "maxItems": 64, "items": {"type": "number", "minimum": 0, "maximum": 16}}}})";
 const char* kResponseSchema = R"({"type": "object", "required": ["digit", "probabilities"], "properties": {
   "digit": {"type": "integer", "minimum": 0, "maximum": 9},
   "probabilities": {"type": "array", "minItems": 10, "maxItems": 10, "items": {"type": "number"}}}})";

@@ -74,6 +74,14 @@ App::App(AppSettings settings, std::vector<RouteDecl> routes, const HandlerRegis
     if (*depth == 0 || *depth > 100000) throw ConfigError("config JSON_MAX_DEPTH must be from 1 to 100000");
     json_max_depth_ = *depth;
   }
+  {
+    const rapidjson::Value* age = cfg.get("SEND_FILE_MAX_AGE_DEFAULT");
+    if (age && (age->IsInt64() && age->GetInt64() == 0)) {
+      send_file_max_age_ = 0;  // Flask: 0 means revalidate every time
+    } else {
+      send_file_max_age_ = config_seconds(cfg, "SEND_FILE_MAX_AGE_DEFAULT");
+    }
+  }
   config_view_ = cfg.public_view();
   public_config_ = cfg.public_json();
 

@@ -127,6 +127,8 @@ class App {
   }
   // Route i's body schema (schema=FILE.json or the handler's declared one), or null.
   const rapidjson::Value* body_schema(std::size_t i) const;
+  // SEND_FILE_MAX_AGE_DEFAULT in seconds (a number or "12h"); unset: none (Flask's default).
+  std::optional<std::int64_t> send_file_max_age() const { return send_file_max_age_; }
   // Whether signed cookie sessions are on (a secret key is configured or generated).
   bool sessions() const { return sessions_; }
   // Whether route i's pages are cached (production; template uses only params, config, env).
@@ -168,6 +170,7 @@ class App {
   std::vector<std::unique_ptr<const Stage>> stages_;            // in pipeline order
   const RateLimitStage* rate_stage_ = nullptr;                  // in stages_ when rules exist
   bool sessions_ = false;                                       // a session stage exists
+  std::optional<std::int64_t> send_file_max_age_;
   const SchemaStage* schema_stage_ = nullptr;                   // in stages_ when a route has a schema
   mutable std::atomic<std::uint64_t> renders_{0};
   std::vector<std::string> warnings_;

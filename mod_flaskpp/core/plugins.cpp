@@ -255,7 +255,7 @@ Response finish_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx)
     resp.content_type = std::move(out.content_type);
     std::optional<long> max_age = out.max_age;
     if (!max_age) {
-      if (auto configured = ctx.app.config().get_size("SEND_FILE_MAX_AGE_DEFAULT")) {
+      if (auto configured = ctx.app.send_file_max_age()) {
         max_age = static_cast<long>(*configured);
       }
     }

@@ -35,6 +35,9 @@ void SchemaStage::after_body(Exchange& ex) const {
   const auto& schema = schemas_[ex.match.rule];
   if (!schema) return;
   std::string type = ex.request.content_type();
+  // A plugin handler's declared schema describes its JSON input; other bodies (an image upload)
+  // are the handler's to judge. schema= on the route asks for JSON.
+  if (!is_json_media_type(type) && ex.route.schema_path.empty()) return;
   if (!is_json_media_type(type)) {
     throw UnsupportedMediaType("this route takes a JSON body (application/json), not '" +
                                (type.empty() ? std::string("no body") : type) + "'");
@@ -42,9 +45,9 @@ void SchemaStage::after_body(Exchange& ex) const {
   rapidjson::Document body = parse_json_body(ex.request.body, json_max_depth_);  // 400 when not JSON
   std::vector<SchemaError> errors = schema->validate(body);
   if (!errors.empty()) {
-    throw UnprocessableEntity("the body does not match the route's schema (" + std::to_string(errors.size()) +
-                                  (errors.size() == 1 ? " error)" : " errors)"),
-                              std::move(errors));
+    std::string message = "the body does not match the route's schema (" + std::to_string(errors.size()) +
+                          (errors.size() == 1 ? " error)" : " errors)");
+    throw UnprocessableEntity(message, std::move(errors));
   }
 }
 

@@ -45,6 +45,9 @@ extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_
     merged->max_parts = add->max_parts ? add->max_parts : base->max_parts;
     merged->quick_handler = add->quick_handler ? add->quick_handler : base->quick_handler;
     merged->secret_sources = add->secret_sources.empty() ? base->secret_sources : add->secret_sources;
+    merged->static_max_age_prefixes = base->static_max_age_prefixes;
+    merged->static_max_age_prefixes.insert(merged->static_max_age_prefixes.end(), add->static_max_age_prefixes.begin(),
+                                           add->static_max_age_prefixes.end());
     merged->rate_rules = base->rate_rules;
     merged->rate_rules.insert(merged->rate_rules.end(), add->rate_rules.begin(), add->rate_rules.end());
     merged->status_path = add->status_path ? add->status_path : base->status_path;

@@ -35,6 +35,7 @@ struct ServerConfig {
   std::optional<std::size_t> max_parts;       // FlaskppUploadMaxParts
   std::optional<bool> quick_handler;          // FlaskppQuickHandler; unset: Off
   std::vector<std::string> secret_sources;    // FlaskppSecretKey: "env:NAME" / "file:/abs"; a host's replace
+  std::vector<std::string> static_max_age_prefixes;  // FlaskppStaticMaxAge: parent's, then this server's
   std::vector<core::RateRule> rate_rules;     // FlaskppRateLimit: parent's first, then this server's
   std::optional<std::string> status_path;     // FlaskppStatus URL path; empty: Off; unset: Off
   // Built in check_config from the fields above; read-only afterwards, shared by all threads.

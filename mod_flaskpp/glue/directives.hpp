@@ -26,6 +26,7 @@ constexpr const char* kJobGrace = "FlaskppJobGrace";
 constexpr const char* kJobTimeout = "FlaskppJobTimeout";
 constexpr const char* kJobSpoolDir = "FlaskppJobSpoolDir";
 constexpr const char* kSecretKey = "FlaskppSecretKey";
+constexpr const char* kStaticMaxAge = "FlaskppStaticMaxAge";
 constexpr const char* kRateLimit = "FlaskppRateLimit";
 constexpr const char* kRateLimitCache = "FlaskppRateLimitCache";
 constexpr const char* kStatus = "FlaskppStatus";

@@ -5,6 +5,7 @@
 #include "glue/directives.hpp"
 #include "glue/lifecycle.hpp"
 #include "glue/secrets.hpp"
+#include "glue/static_cache.hpp"
 #include "glue/status.hpp"
 
 namespace {
@@ -62,6 +63,9 @@ const command_rec fpp_commands[] = {
                   "default run time limit of a job attempt, e.g. 5m (default: none)"),
     AP_INIT_TAKE1(d::kJobSpoolDir, as_cmd(fpp_set_job_spool_dir), nullptr, RSRC_CONF,
                   "where job input files are kept until the job is removed (default: <store dir>/spool)"),
+    AP_INIT_ITERATE(d::kStaticMaxAge, as_cmd(fpp_set_static_max_age), nullptr, RSRC_CONF,
+                    "URL-PREFIX ...: static files Apache serves under these prefixes get Cache-Control max-age from "
+                    "SEND_FILE_MAX_AGE_DEFAULT (opt-in, like Flask's static folder)"),
     AP_INIT_TAKE_ARGV(d::kSecretKey, as_cmd(fpp_set_secret_key), nullptr, RSRC_CONF,
                       "env:NAME | file:PATH [older sources ...]: the key that signs session cookies (the first "
                       "signs, all verify); required in production when sessions are used"),
@@ -91,6 +95,7 @@ void fpp_register_hooks(apr_pool_t*) noexcept {
   ap_hook_map_to_storage(adapter::fpp_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_post_perdir_config(adapter::fpp_post_perdir_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_fixups(adapter::fpp_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+  ap_hook_fixups(fpp_static_fixups, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(adapter::fpp_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   // The operator's view (glue/status.cpp): route statistics, the FlaskppStatus page (claimed
   // before the routes), `-t -D DUMP_ROUTES`.

@@ -235,7 +235,7 @@ TEST_F(ConfigCheck, PluginLoadsAndItsHandlersCanBeRouted) {
 TEST_F(ConfigCheck, PluginBuiltAgainstAnotherSdkIsRefused) {
   expect_rejected("FlaskppPlugin other " + plugin("bad_abi_plugin"), 0, "FlaskppPlugin",
                   "plugin other (" + plugin("bad_abi_plugin") +
-                      ") cannot be used: it was built against SDK 99.0, this module provides SDK 1.1");
+                      ") cannot be used: it was built against SDK 99.1, this module provides SDK 1.1");
 }
 
 TEST_F(ConfigCheck, SharedObjectWithoutEntryPointIsRefused) {

@@ -575,6 +575,8 @@ class RateLimitFailClosed(OwnInstanceTest):
 
 SECRET = "s3cr3t-" + os.urandom(24).hex()        # 55 bytes, random per run
 OLD_SECRET = "old-" + os.urandom(24).hex()
+os.environ["FLASKPP_OWN_SECRET"] = SECRET        # own_instance.conf.in: FlaskppSecretKey env:FLASKPP_OWN_SECRET
+os.environ["FLASKPP_OWN_OLD_SECRET"] = OLD_SECRET
 SESSION_CONF = r"""
 FlaskppSecretKey env:FLASKPP_OWN_SECRET env:FLASKPP_OWN_OLD_SECRET
 FlaskppConfig SESSION_COOKIE_SECURE false
@@ -583,6 +585,8 @@ FlaskppRoute GET,POST /session handler t.session-get
 FlaskppRoute POST /login handler t.session-set
 FlaskppRoute GET /session-page template session.html
 FlaskppRoute GET,POST /echo-all handler echo
+FlaskppConfig SEND_FILE_MAX_AGE_DEFAULT "1h"
+FlaskppStaticMaxAge /static
 """.replace("@PLUGINS@", PLUGINS)
 
 
@@ -670,6 +674,22 @@ class Sessions(OwnInstanceTest):
         self.assertNotIn("Cookie", r.headers.get("Vary", ""))
         self.assertNotIn("Set-Cookie", r.headers)
 
+    def test_e_static_files_under_an_opted_in_prefix_get_send_file_max_age_default(self):
+        htdocs = os.path.join(self.inst.root, "htdocs")
+        os.makedirs(os.path.join(htdocs, "static"), exist_ok=True)
+        for name in ("static/app.css", "other.css"):
+            with open(os.path.join(htdocs, name), "w") as f:
+                f.write("body{}\n")
+            os.chmod(os.path.join(htdocs, name), 0o644)
+        os.chmod(os.path.join(htdocs, "static"), 0o755)
+        r = self.get("/static/app.css")
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=3600")
+        self.assertNotIn("Cache-Control", self.get("/other.css").headers)
+        missing = self.get("/static/missing.css")
+        self.assertEqual(missing.status_code, 404)
+        self.assertNotIn("max-age", missing.headers.get("Cache-Control", ""))
+
     def test_z_the_secret_appears_nowhere(self):
         outputs = []
         for path in ("/echo-all", "/show", "/session-page", "/nope-404", "/echo/x", "/item/abc"):
@@ -693,8 +713,10 @@ class Sessions(OwnInstanceTest):
 class SecretKeyRefusals(unittest.TestCase):
     """`apachectl -t` refuses what cannot sign sessions, with a clear message and no secret in it."""
 
-    def check(self, conf, env, expect):
+    def check(self, conf, env, expect, keyless=False):
         inst = Instance(conf)
+        if keyless:  # the main server without its FlaskppSecretKey
+            inst.template = inst.template.replace("FlaskppSecretKey env:FLASKPP_OWN_SECRET\n", "")
         try:
             inst.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
             text = inst.template + inst.extra_conf.replace("@ROOT@", inst.root).replace("@MODULES_DIR@", inst.modules_dir)
@@ -744,8 +766,10 @@ class SecretKeyRefusals(unittest.TestCase):
         self.check("FlaskppSecretKey " + "k" * 40 + "\n", {}, "use env:NAME or file:PATH")
 
     def test_production_templates_using_the_session_need_a_key(self):
-        self.check("FlaskppRoute GET /sp template session.html\n", {}, "uses the session, which needs a secret key")
-        self.check("FlaskppEnv development\nFlaskppRoute GET /sp template session.html\n", {}, None)
+        self.check("FlaskppRoute GET /sp template session.html\n", {}, "uses the session, which needs a secret key",
+                   keyless=True)
+        out = self.check("FlaskppEnv development\nFlaskppRoute GET /sp template session.html\n", {}, None, keyless=True)
+        self.assertIn("sessions are signed with a key made for this start", out)
 
 
 if __name__ == "__main__":

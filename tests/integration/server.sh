@@ -39,9 +39,9 @@ start)
   # Upload directories belong to the user Apache's children run as.
   chown www-data:www-data "$ROOT/htdocs/static/img" "$ROOT/dev-uploads"
   MODULES_DIR=$(apxs -q LIBEXECDIR)
-  # conf/flaskpp.conf signs sessions with env:SECRET_KEY: a random one per test run.
-  SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export SECRET_KEY
+  # Sessions are signed with a random key per test run, from a file (httpd.conf.in overrides the
+  # demo's env:SECRET_KEY, so `apache2 -k graceful` from any test process finds it too).
+  (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$ROOT/secret_key")
   for attempt in 1 2 3 4 5; do
     PORT=$(free_port)
     DEV_PORT=$(free_port)
