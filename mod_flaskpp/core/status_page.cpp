@@ -105,6 +105,8 @@ std::string route_options(const RouteDecl& route) {
     default:
       break;
   }
+  if (!route.schema_path.empty()) add("schema=" + route.schema_path);
+  if (!route.summary.empty()) add("\"summary=" + route.summary + "\"");
   return out;
 }
 
@@ -132,16 +134,18 @@ std::string render_status_html(const StatusReport& report) {
     out += "No answers are counted in this configuration.</p>\n";
   }
   out += "<table>\n<thead><tr><th>#</th><th>Methods</th><th>Pattern</th><th>Action</th><th>Target</th>"
-         "<th>Options</th><th>Hits</th><th>4xx</th><th>5xx</th><th>p50</th><th>p99</th></tr></thead>\n<tbody>\n";
+         "<th>Options</th><th>Limits</th><th>Hits</th><th>4xx</th><th>5xx</th><th>p50</th><th>p99</th></tr></thead>\n<tbody>\n";
   for (std::size_t i = 0; i < report.routes.size(); ++i) {
     const StatusRoute& r = report.routes[i];
     out += "<tr><td class=\"n\">" + std::to_string(i) + "</td><td>" + html_escape(r.route.methods) +
            "</td><td><code>" + html_escape(r.route.pattern) + "</code></td><td>" + action_name(r.route.action) +
-           "</td><td>" + html_escape(r.route.target) + "</td><td>" + html_escape(route_options(r.route)) + "</td>";
+           "</td><td>" + html_escape(r.route.target) + "</td><td>" + html_escape(route_options(r.route)) + "</td><td>";
+    for (std::size_t j = 0; j < r.limits.size(); ++j) out += (j ? "<br>" : "") + html_escape(r.limits[j]);
+    out += "</td>";
     html_counts(out, r.stats);
     out += "</tr>\n";
   }
-  out += "<tr><td></td><td colspan=\"5\"><i>other answers: 405 (method not allowed), 308 (trailing slash)</i></td>";
+  out += "<tr><td></td><td colspan=\"6\"><i>other answers: 405 (method not allowed), 308 (trailing slash)</i></td>";
   html_counts(out, report.other);
   out += "</tr>\n</tbody>\n</table>\n</body>\n</html>\n";
   return out;
@@ -176,6 +180,10 @@ std::string render_status_json(const StatusReport& report) {
     write_string(w, r.route.target);
     w.Key("options");
     write_string(w, route_options(r.route));
+    w.Key("limits");
+    w.StartArray();
+    for (const auto& l : r.limits) write_string(w, l);
+    w.EndArray();
     json_counts(w, r.stats);
     w.EndObject();
   }

@@ -22,6 +22,8 @@ std::string route_line(const RouteDecl& route);
 struct StatusRoute {
   RouteDecl route;
   RouteSnapshot stats;
+  // FlaskppRateLimit rules that apply: "10/minute;100/day (by address, fixed-window; route)".
+  std::vector<std::string> limits;
 };
 
 struct StatusReport {

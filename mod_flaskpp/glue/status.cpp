@@ -97,6 +97,11 @@ core::StatusReport build_report(request_rec* r) {
   for (std::size_t i = 0; i < app->route_count(); ++i) {
     core::StatusRoute row;
     row.route = app->route(i);
+    for (const core::RateRule* rule : app->rate_rules_for(i)) {
+      row.limits.push_back(rule->spec + " (by " + (rule->header.empty() ? std::string("address") : "header " + rule->header) +
+                           ", " + (rule->strategy == core::RateStrategy::kFixedWindow ? "fixed-window" : "sliding-window") +
+                           (rule->pattern == "*" ? ", every route)" : ")"));
+    }
     if (report.counting) row.stats = st->stats.snapshot(first + i);
     report.routes.push_back(std::move(row));
   }
