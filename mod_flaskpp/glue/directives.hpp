@@ -28,6 +28,8 @@ constexpr const char* kJobSpoolDir = "FlaskppJobSpoolDir";
 constexpr const char* kRateLimit = "FlaskppRateLimit";
 constexpr const char* kRateLimitCache = "FlaskppRateLimitCache";
 constexpr const char* kStatus = "FlaskppStatus";
+constexpr const char* kOpenAPI = "FlaskppOpenAPI";
+constexpr const char* kSwaggerUI = "FlaskppSwaggerUI";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {
