@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,79 @@ class OpenApi(unittest.TestCase):
         # An escaped but harmless name is the same file.
         status, headers, _ = raw_get("/docs/assets/%73wagger-ui.css")
         self.assertEqual((status, headers.get("Content-Type")), (200, "text/css; charset=utf-8"))
+
+    # --- a private instance: startup warnings -------------------------------------------------
+
+    def test_startup_warnings_on_an_instance_of_its_own(self):
+        """Routes the document cannot show, or that the pages shadow, are FPP00050 warnings."""
+        modules_dir = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
+                                     text=True).stdout.strip()
+        root = tempfile.mkdtemp(prefix="flaskpp-openapi.", dir="/var/tmp")
+        os.chmod(root, 0o755)
+        conf, log = os.path.join(root, "httpd.conf"), os.path.join(root, "error_log")
+        os.mkdir(os.path.join(root, "run"))
+        os.mkdir(os.path.join(root, "htdocs"))
+        try:
+            for _ in range(5):  # a port taken between choosing and binding: another one
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    port = probe.getsockname()[1]
+                with open(conf, "w") as f:
+                    f.write("\n".join([
+                        'ServerRoot "%s"' % root, "ServerName 127.0.0.1", "Listen 127.0.0.1:%d" % port,
+                        'PidFile "%s/run/httpd.pid"' % root, 'DefaultRuntimeDir "%s/run"' % root,
+                        'ErrorLog "%s"' % log, "User www-data", "Group www-data",
+                        "LoadModule mpm_event_module %s/mod_mpm_event.so" % modules_dir,
+                        "LoadModule authz_core_module %s/mod_authz_core.so" % modules_dir,
+                        'LoadModule flaskpp_module "%s"' % MODULE, "LogLevel warn flaskpp:info",
+                        'DocumentRoot "%s/htdocs"' % root,
+                        "FlaskppRoute GET /a/<int:x> handler echo",
+                        "FlaskppRoute GET /a/<x> handler echo",       # the same OpenAPI path and method
+                        "FlaskppRoute GET /docs handler health",      # shadowed by the page
+                        "FlaskppRoute GET /files/<path:p> handler echo",
+                        "FlaskppOpenAPI /files/openapi.json", "FlaskppSwaggerUI /docs", ""]))
+                open(log, "w").close()
+                if subprocess.run([HTTPD, "-f", conf, "-k", "start"], capture_output=True).returncode != 0:
+                    continue
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    try:
+                        doc = requests.get("http://127.0.0.1:%d/files/openapi.json" % port, timeout=1)
+                        break
+                    except requests.RequestException:
+                        time.sleep(0.05)
+                else:
+                    continue
+                page = requests.get("http://127.0.0.1:%d/docs" % port, timeout=5)
+                break
+            else:
+                self.fail("the private Apache did not start:\n" + open(log).read())
+            self.assertEqual(doc.status_code, 200)
+            self.assertEqual(page.headers["Content-Type"], "text/html; charset=utf-8")  # the page, not the route
+            self.assertEqual(sorted(doc.json()["paths"]), ["/a/{x}", "/files/{p}"])
+            with open(log) as f:
+                warnings = [l for l in f.read().splitlines() if "FPP00050" in l]
+            self.assertEqual(len(warnings), 3, "\n".join(warnings))
+            text = "\n".join(warnings)
+            self.assertIn("[flaskpp:warn]", warnings[0])
+            self.assertRegex(text, r"FlaskppRoute GET /a/<x> handler at %s:\d+: GET /a/\{x\} is already documented"
+                             % re.escape(conf))
+            self.assertRegex(text, r"FlaskppRoute GET /docs at \S+ is shadowed by FlaskppSwaggerUI and left out")
+            self.assertRegex(text, r"FlaskppRoute GET /files/<path:p> at \S+ also matches /files/openapi\.json, "
+                                   r"which FlaskppOpenAPI/FlaskppSwaggerUI answer")
+        finally:
+            pid = None
+            try:
+                with open(os.path.join(root, "run", "httpd.pid")) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                pass
+            subprocess.run([HTTPD, "-f", conf, "-k", "stop"], capture_output=True)
+            for _ in range(200):
+                if not pid or not os.path.exists("/proc/%d" % pid):
+                    break
+                time.sleep(0.05)
+            shutil.rmtree(root, ignore_errors=True)
 
     # --- apache2 -t -----------------------------------------------------------------------------
 
