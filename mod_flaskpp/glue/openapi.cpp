@@ -234,11 +234,10 @@ Built build(const ServerConfig& cfg) {
       const core::RouteDecl& d = app->route(i);
       // A static route of exactly a page's path never answers: it is left out. (The pages are not
       // routes, so they are not listed either.)
-      if (d.pattern.find('<') == std::string::npos && page_for(cfg, d.pattern).page != Page::kNone) {
-        b.warnings.push_back(route_text(d) + " is shadowed by " + (page_for(cfg, d.pattern).page == Page::kDocument
-                                                                       ? directive::kOpenAPI
-                                                                       : directive::kSwaggerUI) +
-                             " and left out of the OpenAPI document");
+      Page shadowed = d.pattern.find('<') == std::string::npos ? page_for(cfg, d.pattern).page : Page::kNone;
+      if (shadowed != Page::kNone) {
+        const char* by = shadowed == Page::kDocument ? directive::kOpenAPI : directive::kSwaggerUI;
+        b.warnings.push_back(route_text(d) + " is shadowed by " + by + " and left out of the OpenAPI document");
         continue;
       }
       const bool documents_itself = d.action == core::ActionKind::kHandler || d.action == core::ActionKind::kJob;
