@@ -786,6 +786,7 @@ std::string js_string(std::string_view s) {
 OpenApiRoute openapi_route(const RouteDecl& route, const HandlerMeta* meta) {
   OpenApiRoute r;
   r.route = route;
+  r.summary = route.summary;  // summary= on the route wins over the handler's
   if (meta) {
     r.handler_summary = meta->summary;
     r.handler_request_schema = meta->request_schema;
@@ -890,6 +891,9 @@ std::string swagger_ui_page(const std::string& openapi_url, const std::string& a
   page += "    deepLinking: true,\n";
   // A ?url= in the page's address must not make it show (and "try out") another document.
   page += "    queryConfigEnabled: false,\n";
+  // Swagger UI's default shows a badge from validator.swagger.io, which would send the
+  // document's URL to a third party from every page view (it skips only localhost).
+  page += "    validatorUrl: null,\n";
   page += "    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],\n";
   page += "    plugins: [SwaggerUIBundle.plugins.DownloadUrl],\n";
   page += "    layout: 'StandaloneLayout'\n";

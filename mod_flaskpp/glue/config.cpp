@@ -51,6 +51,8 @@ extern "C" void* fpp_merge_server_config(apr_pool_t* p, void* base_v, void* add_
     merged->rate_rules = base->rate_rules;
     merged->rate_rules.insert(merged->rate_rules.end(), add->rate_rules.begin(), add->rate_rules.end());
     merged->status_path = add->status_path ? add->status_path : base->status_path;
+    merged->openapi = add->openapi ? add->openapi : base->openapi;
+    merged->swagger_ui = add->swagger_ui ? add->swagger_ui : base->swagger_ui;
     return merged;
   } catch (const std::exception& e) {
     note_config_failure(p, "merge a virtual host's configuration", e.what());

@@ -21,6 +21,20 @@ struct ConfigItem {
   std::optional<core::Env> only_env;  // FlaskppConfigFile PATH development|production
 };
 
+// FlaskppOpenAPI URL-PATH [TITLE [VERSION]]. An empty path is Off (a virtual host turns the
+// inherited document off).
+struct OpenApiDirective {
+  std::string path;     // URL path of the document; empty: Off
+  std::string title;    // info.title; empty: the builder's default
+  std::string version;  // info.version (the API's); empty: the builder's default
+};
+
+// FlaskppSwaggerUI URL-PATH [ASSETS-DIR]. An empty path is Off.
+struct SwaggerUiDirective {
+  std::string path;        // URL path of the page; empty: Off
+  std::string assets_dir;  // absolute directory holding swagger-ui-bundle.js (checked when set)
+};
+
 struct ServerConfig {
   std::vector<core::RouteDecl> routes;        // parent's first, then this server's
   std::string template_dir;                   // absolute path; empty = unset
@@ -38,6 +52,8 @@ struct ServerConfig {
   std::vector<std::string> static_max_age_prefixes;  // FlaskppStaticMaxAge: parent's, then this server's
   std::vector<core::RateRule> rate_rules;     // FlaskppRateLimit: parent's first, then this server's
   std::optional<std::string> status_path;     // FlaskppStatus URL path; empty: Off; unset: Off
+  std::optional<OpenApiDirective> openapi;    // FlaskppOpenAPI; unset: Off
+  std::optional<SwaggerUiDirective> swagger_ui;  // FlaskppSwaggerUI; unset: Off
   // Built in check_config from the fields above; read-only afterwards, shared by all threads.
   std::shared_ptr<const core::App> app;
   // Built in check_config too: (status, internal URI) of each FlaskppErrorTemplate, installed as the

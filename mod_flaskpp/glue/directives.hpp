@@ -30,6 +30,8 @@ constexpr const char* kStaticMaxAge = "FlaskppStaticMaxAge";
 constexpr const char* kRateLimit = "FlaskppRateLimit";
 constexpr const char* kRateLimitCache = "FlaskppRateLimitCache";
 constexpr const char* kStatus = "FlaskppStatus";
+constexpr const char* kOpenAPI = "FlaskppOpenAPI";
+constexpr const char* kSwaggerUI = "FlaskppSwaggerUI";
 }  // namespace flaskpp::glue::directive
 
 extern "C" {

@@ -4,6 +4,7 @@
 #include "glue/config.hpp"
 #include "glue/directives.hpp"
 #include "glue/lifecycle.hpp"
+#include "glue/openapi.hpp"
 #include "glue/secrets.hpp"
 #include "glue/static_cache.hpp"
 #include "glue/status.hpp"
@@ -77,6 +78,11 @@ const command_rec fpp_commands[] = {
                    "all children (default shmcb, fail=open; server config only)"),
     AP_INIT_TAKE1(d::kStatus, as_cmd(flaskpp::glue::fpp_set_status), nullptr, RSRC_CONF,
                   "URL-PATH | Off: a page of the routes and their counters (protect it with Require in a <Location>)"),
+    AP_INIT_TAKE123(d::kOpenAPI, as_cmd(flaskpp::glue::fpp_set_openapi), nullptr, RSRC_CONF,
+                    "URL-PATH [TITLE [VERSION]] | Off: serve the OpenAPI 3.1 document of this server's routes"),
+    AP_INIT_TAKE12(d::kSwaggerUI, as_cmd(flaskpp::glue::fpp_set_swagger_ui), nullptr, RSRC_CONF,
+                   "URL-PATH [ASSETS-DIR] | Off: Swagger UI's page for the FlaskppOpenAPI document, with "
+                   "swagger-ui-dist's files from ASSETS-DIR (default: the build's copy)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 void fpp_register_hooks(apr_pool_t*) noexcept {
@@ -105,6 +111,14 @@ void fpp_register_hooks(apr_pool_t*) noexcept {
   ap_hook_map_to_storage(glue::fpp_status_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_fixups(glue::fpp_status_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
   ap_hook_handler(glue::fpp_status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // FlaskppOpenAPI and FlaskppSwaggerUI (glue/openapi.cpp): built after every App (check_config
+  // runs last), claimed before the routes like the status page.
+  ap_hook_check_config(glue::fpp_openapi_check_config, nullptr, nullptr, APR_HOOK_LAST);
+  ap_hook_post_config(glue::fpp_openapi_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_translate_name(glue::fpp_openapi_translate_name, after_rewrite, nullptr, APR_HOOK_FIRST - 1);
+  ap_hook_map_to_storage(glue::fpp_openapi_map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_fixups(glue::fpp_openapi_fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+  ap_hook_handler(glue::fpp_openapi_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // namespace

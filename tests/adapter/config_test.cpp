@@ -120,6 +120,30 @@ TEST_F(PoolTest, UploadWorkDirIsInheritedUnlessSet) {
   EXPECT_EQ(m->upload_work_dir, "/srv/vhost-work");
 }
 
+// FlaskppOpenAPI / FlaskppSwaggerUI: a virtual host inherits both (path, title, version and assets
+// directory together) unless it sets its own; its Off (an empty path) wins over the parent's.
+TEST_F(PoolTest, OpenApiAndSwaggerUiAreInheritedUnlessSet) {
+  auto* base = static_cast<glue::ServerConfig*>(glue::fpp_create_server_config(pool_, nullptr));
+  auto* add = static_cast<glue::ServerConfig*>(glue::fpp_create_server_config(pool_, nullptr));
+  EXPECT_FALSE(base->openapi.has_value());
+  EXPECT_FALSE(base->swagger_ui.has_value());
+  base->openapi = glue::OpenApiDirective{"/openapi.json", "Demo", "1.0"};
+  base->swagger_ui = glue::SwaggerUiDirective{"/docs", "/srv/swagger-ui-dist"};
+  auto* m = static_cast<glue::ServerConfig*>(glue::fpp_merge_server_config(pool_, base, add));
+  ASSERT_TRUE(m->openapi && m->swagger_ui);
+  EXPECT_EQ(m->openapi->path, "/openapi.json");
+  EXPECT_EQ(m->openapi->title, "Demo");
+  EXPECT_EQ(m->openapi->version, "1.0");
+  EXPECT_EQ(m->swagger_ui->assets_dir, "/srv/swagger-ui-dist");
+  add->openapi = glue::OpenApiDirective{"/v2/openapi.json", "", ""};
+  add->swagger_ui = glue::SwaggerUiDirective{};  // Off
+  m = static_cast<glue::ServerConfig*>(glue::fpp_merge_server_config(pool_, base, add));
+  EXPECT_EQ(m->openapi->path, "/v2/openapi.json");
+  EXPECT_EQ(m->openapi->title, "") << "the child's directive as a whole, no mix with the parent's title";
+  ASSERT_TRUE(m->swagger_ui.has_value());
+  EXPECT_TRUE(m->swagger_ui->path.empty());
+}
+
 // A config whose creation failed is null: merging it must not dereference it (it used to be
 // swallowed and then dereferenced later); check_config stops startup on the null config.
 TEST_F(PoolTest, MergeOfAFailedConfigIsNullNotACrash) {

@@ -2,10 +2,11 @@
 # Runs the browser tests against the shared integration instance (a CTest test of the "apache"
 # fixture). playwright-core comes from npm into BUILD/browser (once); Chromium is Debian's.
 # playwright-core 1.61 is the last release that runs on Debian 12's Node.js 18.
-#   run.sh IT_STATE BUILD_DIR
+#   run.sh IT_STATE BUILD_DIR [TEST.js]      (default digits.test.js; it gets BASE_URL BUILD_DIR)
 set -euo pipefail
 STATE=$1
 BUILD=$2
+TEST=${3:-digits.test.js}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck disable=SC1090
 . "$STATE"
@@ -19,4 +20,4 @@ if [ ! -f "$DEPS/node_modules/playwright-core/package.json" ] ||
   (cd "$DEPS" && npm install --no-audit --no-fund --loglevel=error playwright-core@1.61 >/dev/null)
 fi
 export NODE_PATH=$DEPS/node_modules
-node "$HERE/digits.test.js" "http://127.0.0.1:$PORT"
+node "$HERE/$TEST" "http://127.0.0.1:$PORT" "$BUILD"

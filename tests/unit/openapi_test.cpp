@@ -563,6 +563,7 @@ TEST(SwaggerUi, PageLoadsTheAssetsAndTheDocument) {
   EXPECT_NE(page.find("SwaggerUIBundle({"), std::string::npos);
   EXPECT_EQ(page, swagger_ui_page("/openapi.json", "/swagger-ui/", "My API"));  // final '/' or not
   EXPECT_EQ(page.find("http"), std::string::npos);  // no CDN
+  EXPECT_NE(page.find("validatorUrl: null,"), std::string::npos);  // no badge from validator.swagger.io
 }
 
 TEST(SwaggerUi, NothingInjects) {
