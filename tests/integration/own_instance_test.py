@@ -587,6 +587,7 @@ FlaskppRoute GET /session-page template session.html
 FlaskppRoute GET,POST /echo-all handler echo
 FlaskppConfig SEND_FILE_MAX_AGE_DEFAULT "1h"
 FlaskppStaticMaxAge /static
+FlaskppOpenAPI /openapi.json "sessions test" 1.0
 """.replace("@PLUGINS@", PLUGINS)
 
 
@@ -692,7 +693,8 @@ class Sessions(OwnInstanceTest):
 
     def test_z_the_secret_appears_nowhere(self):
         outputs = []
-        for path in ("/echo-all", "/show", "/session-page", "/nope-404", "/echo/x", "/item/abc"):
+        self.assertEqual(self.get("/openapi.json").status_code, 200)
+        for path in ("/echo-all", "/show", "/session-page", "/nope-404", "/echo/x", "/item/abc", "/openapi.json"):
             r = self.get(path)
             outputs.append(r.text + str(r.headers))
         r = requests.post(self.inst.url("/echo-all"), json={"a": 1}, timeout=10)
