@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -67,6 +69,10 @@ struct Built {
   std::string document_etag;
   std::string page;          // Swagger UI's page; empty without FlaskppSwaggerUI
   std::string page_etag;
+  // The Swagger UI assets (parallel to kAssets; empty: not installed), read at startup by the
+  // parent: served from memory, so they need no permission for Apache's User (a build tree under
+  // /root works) and cost no file system access per request.
+  std::vector<std::pair<std::string, std::string>> assets;  // (bytes, etag)
   std::size_t documented = 0;          // routes in the document
   std::vector<std::string> warnings;   // the builder's, and routes the pages shadow
 };
@@ -270,15 +276,27 @@ Built build(const ServerConfig& cfg) {
     SwaggerUrls u = swagger_urls(cfg.swagger_ui->path);
     b.page = core::swagger_ui_page(cfg.openapi->path, u.assets + "/", input.title);
     b.page_etag = etag_of(b.page);
+    for (const Asset& a : kAssets) {
+      std::ifstream in(cfg.swagger_ui->assets_dir + "/" + a.name, std::ios::binary);
+      std::ostringstream bytes;
+      if (in) bytes << in.rdbuf();
+      std::string body = in ? bytes.str() : std::string();
+      if (body.empty() && std::strcmp(a.name, kRequiredAsset) == 0) {
+        throw core::ConfigError(std::string("cannot read ") + kRequiredAsset + " from '" + cfg.swagger_ui->assets_dir +
+                                "' (install swagger-ui-dist there)");
+      }
+      std::string etag = body.empty() ? std::string() : etag_of(body);
+      b.assets.emplace_back(std::move(body), std::move(etag));
+    }
   }
   return b;
 }
 
 // A body built at startup: validators, then conditional requests (304), then the bytes.
 int serve_built(request_rec* r, const std::string& body, const char* type, const std::string& etag,
-                apr_time_t built_at) {
+                apr_time_t built_at, const char* cache_control = "no-cache") {
   ap_set_content_type(r, type);
-  apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+  apr_table_setn(r->headers_out, "Cache-Control", cache_control);
   apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
   apr_table_setn(r->headers_out, "ETag", etag.c_str());  // lives in pconf, beyond the request
   ap_update_mtime(r, built_at);
@@ -290,21 +308,18 @@ int serve_built(request_rec* r, const std::string& body, const char* type, const
   return OK;
 }
 
-int serve_asset(request_rec* r, const ServerConfig& cfg, std::string_view name) {
-  const Asset* asset = find_asset(name);  // a fixed list: no client text reaches the filesystem
-  if (!asset) return HTTP_NOT_FOUND;
-  core::Response resp;
-  resp.file_path = cfg.swagger_ui->assets_dir + "/" + asset->name;
-  resp.content_type = asset->content_type;
-  resp.headers.emplace_back("Cache-Control", kAssetCacheControl);
-  resp.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  int rc = adapter::send_file(r, resp);
-  if (rc == HTTP_NOT_FOUND) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FPPLOGNO(00054)
-                  "mod_flaskpp: Swagger UI asset %s is missing (or not a regular file); reinstall swagger-ui-dist",
-                  resp.file_path.c_str());
+// An asset from memory (a fixed list: no client text reaches the file system).
+int serve_asset(request_rec* r, const Built& b, apr_time_t built_at, std::string_view name) {
+  const Asset* asset = find_asset(name);
+  auto index = static_cast<std::size_t>(asset - kAssets);
+  if (!asset || index >= b.assets.size()) return HTTP_NOT_FOUND;
+  const auto& [body, etag] = b.assets[index];
+  if (body.empty()) {
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, FPPLOGNO(00054)
+                  "mod_flaskpp: Swagger UI asset %s was not installed at startup", asset->name);
+    return HTTP_NOT_FOUND;
   }
-  return rc;
+  return serve_built(r, body, asset->content_type, etag, built_at, kAssetCacheControl);
 }
 
 }  // namespace
@@ -495,7 +510,7 @@ extern "C" int fpp_openapi_handler(request_rec* r) noexcept {
         return HTTP_PERMANENT_REDIRECT;
       }
       case Page::kAsset:
-        return serve_asset(r, *cfg, t.asset);
+        return serve_asset(r, b, state->built_at, t.asset);
       case Page::kNone:
         break;
     }
