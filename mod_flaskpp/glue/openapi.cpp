@@ -311,8 +311,9 @@ int serve_built(request_rec* r, const std::string& body, const char* type, const
 // An asset from memory (a fixed list: no client text reaches the file system).
 int serve_asset(request_rec* r, const Built& b, apr_time_t built_at, std::string_view name) {
   const Asset* asset = find_asset(name);
+  if (!asset) return HTTP_NOT_FOUND;
   auto index = static_cast<std::size_t>(asset - kAssets);
-  if (!asset || index >= b.assets.size()) return HTTP_NOT_FOUND;
+  if (index >= b.assets.size()) return HTTP_NOT_FOUND;
   const auto& [body, etag] = b.assets[index];
   if (body.empty()) {
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, FPPLOGNO(00054)
