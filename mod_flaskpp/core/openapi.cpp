@@ -336,18 +336,6 @@ std::vector<std::string> documented_methods(const std::string& spec) {
 
 bool takes_body(const std::string& method) { return method == "post" || method == "put" || method == "patch"; }
 
-const char* action_name(ActionKind kind) {
-  switch (kind) {
-    case ActionKind::kTemplate: return "template";
-    case ActionKind::kRedirect: return "redirect";
-    case ActionKind::kHandler: return "handler";
-    case ActionKind::kUpload: return "upload";
-    case ActionKind::kJob: return "job";
-    case ActionKind::kJobStatus: return "job-status";
-    case ActionKind::kJobCancel: return "job-cancel";
-  }
-  return "route";
-}
 
 std::string describe(const RouteDecl& d) {
   std::string s = "FlaskppRoute " + d.methods + " " + d.pattern + " " + action_name(d.action);

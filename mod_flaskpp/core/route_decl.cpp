@@ -163,4 +163,17 @@ RouteDecl parse_route(const std::vector<std::string>& args) {
   return d;
 }
 
+const char* action_name(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kTemplate: return "template";
+    case ActionKind::kRedirect: return "redirect";
+    case ActionKind::kHandler: return "handler";
+    case ActionKind::kUpload: return "upload";
+    case ActionKind::kJob: return "job";
+    case ActionKind::kJobStatus: return "job-status";
+    case ActionKind::kJobCancel: return "job-cancel";
+  }
+  return "?";
+}
+
 }  // namespace flaskpp::core

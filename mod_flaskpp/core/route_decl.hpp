@@ -32,6 +32,9 @@ struct RouteDecl {
   bool keeps_file_data() const { return action == ActionKind::kHandler || action == ActionKind::kJob; }
 };
 
+// "template", "redirect", "handler", "upload", "job", "job-status", "job-cancel".
+const char* action_name(ActionKind kind);
+
 // Parses FlaskppRoute's arguments: METHODS PATTERN ACTION [ARGS] [key=value ...]. Validates
 // methods, pattern, action and its arguments. Handler names are resolved later, against the
 // registry of the configuration being built (built-ins and plugins). Throws ConfigError.

@@ -74,18 +74,6 @@ void json_counts(JsonWriter& w, const RouteSnapshot& s) {
 
 }  // namespace
 
-const char* action_name(ActionKind kind) {
-  switch (kind) {
-    case ActionKind::kTemplate: return "template";
-    case ActionKind::kRedirect: return "redirect";
-    case ActionKind::kHandler: return "handler";
-    case ActionKind::kUpload: return "upload";
-    case ActionKind::kJob: return "job";
-    case ActionKind::kJobStatus: return "job-status";
-    case ActionKind::kJobCancel: return "job-cancel";
-  }
-  return "?";
-}
 
 std::string route_options(const RouteDecl& route) {
   std::string out;

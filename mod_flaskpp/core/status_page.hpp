@@ -11,8 +11,6 @@
 
 namespace flaskpp::core {
 
-// "template", "redirect", "handler", "upload", "job", "job-status", "job-cancel".
-const char* action_name(ActionKind kind);
 // The route's options as FlaskppRoute spells them, space-separated ("then=template:x.html
 // replace=on", "timeout=30s attempts=2", the redirect code); empty when none.
 std::string route_options(const RouteDecl& route);

@@ -25,6 +25,7 @@
 #include "glue/config.hpp"
 #include "glue/directives.hpp"
 #include "glue/pool.hpp"
+#include "glue/server_text.hpp"
 
 #ifndef FLASKPP_SWAGGER_UI_DIR
 #define FLASKPP_SWAGGER_UI_DIR ""  // no build-time default: FlaskppSwaggerUI must name the directory
@@ -90,32 +91,6 @@ const OpenApiState* state_of(apr_pool_t* pconf) {
   return static_cast<const OpenApiState*>(data);
 }
 
-const char* host_name(const server_rec* s) { return s->server_hostname ? s->server_hostname : "(unnamed)"; }
-
-std::string server_label(const server_rec* s) {
-  std::string label = host_name(s);
-  apr_port_t port = s->port ? s->port : (s->addrs ? s->addrs->host_port : 0);
-  if (port) label += ":" + std::to_string(port);
-  return label;
-}
-
-// A path Apache can hand a module: '/' first; no query, fragment, escape, space or control
-// character; no empty or dot segment (Apache normalises those away, so such a path never
-// matches). A final '/' is allowed. (The same rule as FlaskppStatus's.)
-bool plain_url_path(const std::string& p) {
-  if (p.empty() || p.front() != '/') return false;
-  for (char c : p) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= ' ' || u == 0x7f || c == '?' || c == '#' || c == '%') return false;
-  }
-  for (std::size_t start = 1; start <= p.size();) {
-    std::size_t end = std::min(p.find('/', start), p.size());
-    std::string_view segment(p.data() + start, end - start);
-    if (segment == "." || segment == ".." || (segment.empty() && end != p.size())) return false;
-    start = end + 1;
-  }
-  return true;
-}
 
 void check_url_path(const std::string& p, const char* example) {
   if (!plain_url_path(p)) {

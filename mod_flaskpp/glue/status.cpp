@@ -1,4 +1,5 @@
 #include "glue/status.hpp"
+#include "glue/server_text.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -42,32 +43,6 @@ const StatsState* stats_state(apr_pool_t* pconf) {
   return static_cast<const StatsState*>(data);
 }
 
-const char* host_name(const server_rec* s) { return s->server_hostname ? s->server_hostname : "(unnamed)"; }
-
-// "name:port" ("name" when the server has no port of its own).
-std::string server_label(const server_rec* s, apr_port_t fallback_port = 0) {
-  apr_port_t port = s->port ? s->port : (s->addrs && s->addrs->host_port ? s->addrs->host_port : fallback_port);
-  std::string label = host_name(s);
-  if (port) label += ":" + std::to_string(port);
-  return label;
-}
-
-// A path Apache can hand a module: '/' first; no query, fragment, escape, space or control
-// character; no empty or dot segment (Apache normalises those away, so such a path never matches).
-bool plain_url_path(const std::string& p) {
-  if (p.empty() || p.front() != '/') return false;
-  for (char c : p) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= ' ' || u == 0x7f || c == '?' || c == '#' || c == '%') return false;
-  }
-  for (std::size_t start = 1; start <= p.size();) {
-    std::size_t end = std::min(p.find('/', start), p.size());
-    std::string_view segment(p.data() + start, end - start);
-    if (segment == "." || segment == ".." || (segment.empty() && end != p.size())) return false;
-    start = end + 1;
-  }
-  return true;
-}
 
 bool wants_json(const request_rec* r) {
   if (!r->args) return false;
