@@ -77,8 +77,14 @@ int serve(request_rec* r, const core::App& app, const core::RouteMatch& match) {
     // The answer still depends on Accept (a JSON-only client gets JSON): err_headers_out survive
     // Apache's error handling.
     set_allowed_methods(r, resp);
+    // The stages' headers too: Retry-After and X-RateLimit-* (429, fail-closed 503), Set-Cookie.
     for (const auto& [name, value] : resp.headers) {
-      if (name == "Vary") apr_table_mergen(r->err_headers_out, "Vary", apr_pstrdup(r->pool, value.c_str()));
+      const char* v = apr_pstrdup(r->pool, value.c_str());
+      if (name == "Vary") {
+        apr_table_mergen(r->err_headers_out, "Vary", v);
+      } else if (name == "Retry-After" || name.rfind("X-RateLimit-", 0) == 0 || name == "Set-Cookie") {
+        apr_table_addn(r->err_headers_out, apr_pstrdup(r->pool, name.c_str()), v);
+      }
     }
     return resp.status;
   }

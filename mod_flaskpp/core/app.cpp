@@ -368,9 +368,9 @@ Response App::handle(Request& request, const RouteMatch& match, BodySource* body
     for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) (*it)->after_action(ex, resp);
   };
   auto with_stage_headers = [&](Response& resp) -> Response& {
+    request.session = nullptr;  // the exchange's session ends with it (first: nothing below may leave it)
     for (auto& h : ex.answer_headers) resp.headers.push_back(std::move(h));
     ex.answer_headers.clear();
-    request.session = nullptr;  // the exchange's session ends with it
     return resp;
   };
   Response resp;

@@ -214,21 +214,38 @@ flaskpp::Request make_sdk_request(const HandlerContext& ctx) {
   return req;
 }
 
+namespace {
+
+Response checked_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx);
+
+}  // namespace
+
+// The session a handler set is applied last, once the rest of its answer passed every check: an
+// answer refused as a 500 (or a send_file 404) changes no session.
 Response finish_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx) {
+  bool session_set = out.session_set;
+  std::string session_json = std::move(out.session_json);
+  if (session_set && !ctx.request.session) {
+    throw InternalError("the handler set the session, but sessions are off here (no FlaskppSecretKey, or a job)");
+  }
+  Response resp = checked_sdk_response(std::move(out), ctx);
+  if (session_set) {
+    rapidjson::Document doc;
+    doc.Parse(session_json.c_str(), session_json.size());
+    if (doc.HasParseError() || !doc.IsObject()) throw InternalError("the handler set a session that is not an object");
+    ctx.request.session->replace(doc);
+  }
+  return resp;
+}
+
+namespace {
+
+Response checked_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx) {
   Response resp;
   if (out.status < 100 || out.status > 599) {
     throw InternalError("the handler answered status " + std::to_string(out.status) + ", not 100..599");
   }
   resp.status = out.status;
-  if (out.session_set) {
-    if (!ctx.request.session) {
-      throw InternalError("the handler set the session, but sessions are off here (no FlaskppSecretKey, or a job)");
-    }
-    rapidjson::Document doc;
-    doc.Parse(out.session_json.c_str(), out.session_json.size());
-    if (doc.HasParseError() || !doc.IsObject()) throw InternalError("the handler set a session that is not an object");
-    ctx.request.session->replace(doc);
-  }
   for (auto& [name, value] : out.headers) {
     if (name.empty() || has_line_break(name) || has_line_break(value) || name.find(':') != std::string::npos) {
       throw InternalError("the handler set a header with a line break, a colon or no name");
@@ -281,6 +298,8 @@ Response finish_sdk_response(flaskpp::Response&& out, const HandlerContext& ctx)
   resp.body = std::move(out.body);
   return resp;
 }
+
+}  // namespace
 
 void add_plugin_handlers(HandlerRegistry& registry, const Plugin& plugin) {
   for (const PluginHandler& h : plugin.handlers()) {

@@ -4,6 +4,7 @@
 
 #include "core/errors.hpp"
 #include "core/request.hpp"
+#include "core/session.hpp"
 
 namespace flaskpp::core {
 
@@ -54,7 +55,8 @@ RateLimitStage::RateLimitStage(RateLimitSettings settings, const std::vector<Rou
         found = true;
         // Counters are per server and per rule pattern: every route of a pattern (GET and POST
         // declared apart) shares them, as Flask-Limiter's decorator on one view function does.
-        std::string prefix = "fpp:" + settings_.scope + ":" + rule.pattern;
+        // Hashed, so a long pattern or host name keeps the cache key short (memcache: < 250 bytes).
+        std::string prefix = "fpp:" + base64url_encode(sha256(settings_.scope + " " + rule.pattern)).substr(0, 16);
         per_route_[i].push_back(Bound{&rule, RateLimiter(*settings_.store, clock, rule.strategy, std::move(prefix))});
       }
       if (!found) {
@@ -90,7 +92,9 @@ void RateLimitStage::before_body(Exchange& ex) const {
       const std::string* value = ex.request.header(b.rule->header);
       // Without the header, the client is counted by its address (under its own key space, so a
       // header value can never collide with an address).
-      client = value ? "h:" + *value : "ip:" + ex.request.remote_addr;
+      // Hashed: a key of bounded length whatever the client sends (memcache keys are short), and
+      // no credential (an API key, a token) kept in the cache in clear.
+      client = value ? "h:" + base64url_encode(sha256(*value)) : "ip:" + ex.request.remote_addr;
     } else {
       client = "ip:" + ex.request.remote_addr;
     }

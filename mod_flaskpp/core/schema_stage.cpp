@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/body.hpp"
 #include "core/json.hpp"
 #include "core/request.hpp"
 
@@ -15,7 +16,7 @@ SchemaStage::SchemaStage(const std::vector<RouteDecl>& routes, const HandlerRegi
     try {
       if (!r.schema_path.empty()) {
         schemas_[i] = CompiledSchema::load(r.schema_path);
-      } else if (r.action == ActionKind::kHandler) {
+      } else if (r.action == ActionKind::kHandler || r.action == ActionKind::kJob) {
         const HandlerMeta* meta = handlers.meta(r.target);
         if (meta && !meta->request_schema.empty()) {
           schemas_[i] = CompiledSchema::from_text(meta->request_schema, "request schema of handler '" + r.target + "'");
@@ -34,10 +35,14 @@ bool SchemaStage::empty() const {
 void SchemaStage::after_body(Exchange& ex) const {
   const auto& schema = schemas_[ex.match.rule];
   if (!schema) return;
+  // A request without a body on a route that also takes bodiless methods (GET, DELETE): nothing
+  // to check.
+  const std::string& m = ex.request.method;
+  if (!has_body(ex.request) && (m == "GET" || m == "HEAD" || m == "DELETE" || m == "OPTIONS")) return;
   std::string type = ex.request.content_type();
-  // A plugin handler's declared schema describes its JSON input; other bodies (an image upload)
-  // are the handler's to judge. schema= on the route asks for JSON.
-  if (!is_json_media_type(type) && ex.route.schema_path.empty()) return;
+  // A plugin handler's declared schema describes its JSON input; a multipart upload (an image
+  // for the digits model) is the handler's to judge. schema= on the route asks for JSON.
+  if (type == "multipart/form-data" && ex.route.schema_path.empty()) return;
   if (!is_json_media_type(type)) {
     throw UnsupportedMediaType("this route takes a JSON body (application/json), not '" +
                                (type.empty() ? std::string("no body") : type) + "'");

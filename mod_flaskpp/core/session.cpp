@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include <array>
 #include <chrono>
@@ -223,6 +224,12 @@ std::vector<Flash> take_flashes(rapidjson::Document& session) {
   }
   session.EraseMember(it);  // keeps the order of the other keys
   return out;
+}
+
+std::string sha256(std::string_view bytes) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out);
+  return std::string(reinterpret_cast<const char*>(out), sizeof out);
 }
 
 }  // namespace flaskpp::core

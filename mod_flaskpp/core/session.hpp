@@ -86,6 +86,8 @@ std::vector<Flash> take_flashes(rapidjson::Document& session);
 // outside the alphabet, an impossible length, or non-zero unused bits, so each byte string has
 // exactly one accepted encoding).
 std::string base64url_encode(std::string_view bytes);
+// SHA-256 of `bytes` (32 raw bytes), from OpenSSL.
+std::string sha256(std::string_view bytes);
 bool base64url_decode(std::string_view text, std::string& out);
 
 }  // namespace flaskpp::core

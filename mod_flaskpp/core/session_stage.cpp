@@ -158,7 +158,6 @@ void SessionStage::after_body(Exchange& ex) const {
 
 void SessionStage::after_action(Exchange& ex, Response& resp) const {
   if (!ex.session) return;
-  ex.request.session = nullptr;
   if (ex.session->modified()) resp.headers.emplace_back("Set-Cookie", ex.session->set_cookie_value());
   // The answer depends on the cookie: shared caches must not serve it to another client.
   if (ex.session->accessed() || ex.session->modified()) resp.headers.emplace_back("Vary", "Cookie");

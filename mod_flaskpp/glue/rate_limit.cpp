@@ -18,7 +18,7 @@ namespace flaskpp::glue {
 namespace {
 
 constexpr const char* kMutexType = "flaskpp-ratelimit";
-constexpr const char* kCacheName = "flaskpp-ratelimit";  // socache consumer name (<= 16 chars)
+constexpr const char* kCacheName = "flaskpp-rl";  // socache consumer name (16 characters at most)
 
 struct Counter {
   std::int64_t value;
@@ -156,6 +156,11 @@ void child_rate_limits(apr_pool_t* pchild, ProcessState& state) {
   SocacheRateStore* store = state.rate_store;
   if (!store || !store->mutex_) return;
   apr_status_t rv = apr_global_mutex_child_init(&store->mutex_, apr_global_mutex_lockfile(store->mutex_), pchild);
+  if (rv != APR_SUCCESS) {
+    // Never count without mutual exclusion: every limited request now fails the store (fail-open
+    // or fail-closed as configured, with its warning).
+    store->mutex_ = nullptr;
+  }
   if (rv != APR_SUCCESS) throw core::ConfigError("cannot re-open the rate limit mutex in the child: " + apr_error(rv));
 }
 
