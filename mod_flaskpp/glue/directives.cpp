@@ -15,20 +15,8 @@ using flaskpp::glue::guard_directive;
 
 namespace {
 
-ServerConfig& cfg_of(cmd_parms* cmd) {
-  ServerConfig* cfg = flaskpp::glue::server_config(cmd->server);
-  if (!cfg) throw core::ConfigError("the server's configuration could not be created");
-  return *cfg;
-}
-
-// A path relative to ServerRoot, made absolute, without trailing slashes.
-std::string server_path(cmd_parms* cmd, const char* dir) {
-  const char* resolved = ap_server_root_relative(cmd->pool, dir);
-  if (!resolved) throw core::ConfigError(std::string("invalid path '") + dir + "'");
-  std::string path = resolved;
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
-}
+ServerConfig& cfg_of(cmd_parms* cmd) { return flaskpp::glue::directive_config(cmd); }
+using flaskpp::glue::server_path;
 
 // An existing directory, relative paths taken from ServerRoot.
 std::string existing_dir(cmd_parms* cmd, const char* dir, const char* what) {
@@ -40,13 +28,33 @@ std::string existing_dir(cmd_parms* cmd, const char* dir, const char* what) {
   return path;
 }
 
-std::string where(cmd_parms* cmd) {
+std::string where(cmd_parms* cmd) { return flaskpp::glue::directive_where(cmd); }
+
+}  // namespace
+
+namespace flaskpp::glue {
+
+ServerConfig& directive_config(cmd_parms* cmd) {
+  ServerConfig* cfg = server_config(cmd->server);
+  if (!cfg) throw core::ConfigError("the server's configuration could not be created");
+  return *cfg;
+}
+
+std::string directive_where(cmd_parms* cmd) {
   if (!cmd->directive) return "?";
   return std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
          std::to_string(cmd->directive->line_num);
 }
 
-}  // namespace
+std::string server_path(cmd_parms* cmd, const char* path) {
+  const char* resolved = ap_server_root_relative(cmd->pool, path);
+  if (!resolved) throw core::ConfigError(std::string("invalid path '") + path + "'");
+  std::string out = resolved;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+}  // namespace flaskpp::glue
 
 extern "C" const char* fpp_set_route(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
   return guard_directive(cmd, [&]() -> const char* {

@@ -34,6 +34,17 @@ constexpr const char* kOpenAPI = "FlaskppOpenAPI";
 constexpr const char* kSwaggerUI = "FlaskppSwaggerUI";
 }  // namespace flaskpp::glue::directive
 
+#include <string>
+
+namespace flaskpp::glue {
+struct ServerConfig;
+// For directive setters (all throw core::ConfigError): the server's configuration being read,
+// the directive's "file:line", and a path made absolute from ServerRoot without trailing '/'.
+ServerConfig& directive_config(cmd_parms* cmd);
+std::string directive_where(cmd_parms* cmd);
+std::string server_path(cmd_parms* cmd, const char* path);
+}  // namespace flaskpp::glue
+
 extern "C" {
 const char* fpp_set_route(cmd_parms* cmd, void* dcfg, int argc, char* const argv[]) noexcept;
 const char* fpp_set_template_dir(cmd_parms* cmd, void* dcfg, const char* dir) noexcept;

@@ -306,8 +306,7 @@ const rapidjson::Value* openapi_body_schema(const core::App& app, std::size_t i)
 extern "C" const char* fpp_set_openapi(cmd_parms* cmd, void*, const char* path, const char* title,
                                        const char* version) noexcept {
   return guard_directive(cmd, [&]() -> const char* {
-    ServerConfig* cfg = server_config(cmd->server);
-    if (!cfg) throw core::ConfigError("the server's configuration could not be created");
+    ServerConfig* cfg = &directive_config(cmd);
     if (strcasecmp(path, "Off") == 0) {
       if (title) throw core::ConfigError("Off takes no TITLE or VERSION");
       cfg->openapi = OpenApiDirective{};  // set, and off: a virtual host turns the inherited document off
@@ -331,8 +330,7 @@ extern "C" const char* fpp_set_openapi(cmd_parms* cmd, void*, const char* path, 
 
 extern "C" const char* fpp_set_swagger_ui(cmd_parms* cmd, void*, const char* path, const char* assets_dir) noexcept {
   return guard_directive(cmd, [&]() -> const char* {
-    ServerConfig* cfg = server_config(cmd->server);
-    if (!cfg) throw core::ConfigError("the server's configuration could not be created");
+    ServerConfig* cfg = &directive_config(cmd);
     if (strcasecmp(path, "Off") == 0) {
       if (assets_dir) throw core::ConfigError("Off takes no ASSETS-DIR");
       cfg->swagger_ui = SwaggerUiDirective{};

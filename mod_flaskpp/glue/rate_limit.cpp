@@ -10,6 +10,7 @@
 #include "core/rate_limit_stage.hpp"
 #include "glue/boundary.hpp"
 #include "glue/config.hpp"
+#include "glue/directives.hpp"
 #include "glue/lifecycle.hpp"
 #include "glue/pool.hpp"
 
@@ -171,12 +172,8 @@ namespace core = flaskpp::core;
 extern "C" const char* fpp_set_rate_limit(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
   return flaskpp::glue::guard_directive(cmd, [&]() -> const char* {
     core::RateRule rule = core::parse_rate_rule(std::vector<std::string>(argv, argv + argc));
-    rule.where = cmd->directive && cmd->directive->filename
-                     ? std::string(cmd->directive->filename) + ":" + std::to_string(cmd->directive->line_num)
-                     : "?";
-    flaskpp::glue::ServerConfig* cfg = flaskpp::glue::server_config(cmd->server);
-    if (!cfg) throw core::ConfigError("the server's configuration could not be created");
-    cfg->rate_rules.push_back(std::move(rule));
+    rule.where = flaskpp::glue::directive_where(cmd);
+    flaskpp::glue::directive_config(cmd).rate_rules.push_back(std::move(rule));
     return nullptr;
   });
 }

@@ -13,6 +13,7 @@
 #include "core/session.hpp"
 #include "glue/boundary.hpp"
 #include "glue/config.hpp"
+#include "glue/directives.hpp"
 
 namespace flaskpp::glue {
 
@@ -104,18 +105,14 @@ extern "C" const char* fpp_set_secret_key(cmd_parms* cmd, void*, int argc, char*
     for (int i = 0; i < argc; ++i) {
       std::string s = argv[i];
       if (s.rfind("file:", 0) == 0 && s.size() > 5) {
-        const char* resolved = ap_server_root_relative(cmd->pool, s.c_str() + 5);
-        if (!resolved) throw flaskpp::core::ConfigError("FlaskppSecretKey: invalid path '" + s.substr(5) + "'");
-        s = std::string("file:") + resolved;
+        s = "file:" + flaskpp::glue::server_path(cmd, s.c_str() + 5);
       } else if (!(s.rfind("env:", 0) == 0 && s.size() > 4)) {
         throw flaskpp::core::ConfigError("FlaskppSecretKey '" + s + "': use env:NAME or file:PATH (the key itself "
                                          "never belongs in a configuration file)");
       }
       sources.push_back(std::move(s));
     }
-    flaskpp::glue::ServerConfig* cfg = flaskpp::glue::server_config(cmd->server);
-    if (!cfg) throw flaskpp::core::ConfigError("the server's configuration could not be created");
-    cfg->secret_sources = std::move(sources);
+    flaskpp::glue::directive_config(cmd).secret_sources = std::move(sources);
     return nullptr;
   });
 }

@@ -6,15 +6,14 @@
 #include "core/errors.hpp"
 #include "glue/boundary.hpp"
 #include "glue/config.hpp"
+#include "glue/directives.hpp"
 
 extern "C" const char* fpp_set_static_max_age(cmd_parms* cmd, void*, const char* prefix) noexcept {
   return flaskpp::glue::guard_directive(cmd, [&]() -> const char* {
     std::string p = prefix;
     if (p.empty() || p[0] != '/') throw flaskpp::core::ConfigError("a URL prefix starting with '/' is needed, e.g. /static");
     while (p.size() > 1 && p.back() == '/') p.pop_back();
-    flaskpp::glue::ServerConfig* cfg = flaskpp::glue::server_config(cmd->server);
-    if (!cfg) throw flaskpp::core::ConfigError("the server's configuration could not be created");
-    cfg->static_max_age_prefixes.push_back(p);
+    flaskpp::glue::directive_config(cmd).static_max_age_prefixes.push_back(p);
     return nullptr;
   });
 }

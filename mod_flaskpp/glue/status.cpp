@@ -18,6 +18,7 @@
 #include "core/status_page.hpp"
 #include "glue/boundary.hpp"
 #include "glue/config.hpp"
+#include "glue/directives.hpp"
 #include "glue/pool.hpp"
 
 namespace flaskpp::glue {
@@ -113,8 +114,7 @@ RouteOutcome::~RouteOutcome() {
 
 extern "C" const char* fpp_set_status(cmd_parms* cmd, void*, const char* path) noexcept {
   return guard_directive(cmd, [&]() -> const char* {
-    ServerConfig* cfg = server_config(cmd->server);
-    if (!cfg) throw core::ConfigError("the server's configuration could not be created");
+    ServerConfig* cfg = &directive_config(cmd);
     if (strcasecmp(path, "Off") == 0) {
       cfg->status_path = std::string();  // set, and off: a virtual host turns the main server's page off
       return nullptr;
