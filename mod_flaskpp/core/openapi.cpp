@@ -482,6 +482,18 @@ class DocumentBuilder {
     return r;
   }
 
+  // A rendered page: text/html, a string.
+  Value html_response(const char* description) {
+    Value page = obj();
+    add(page, "description", description, a_);
+    Value html = obj();
+    add(html, "schema", literal(R"({"type": "string"})", a_), a_);
+    Value content = obj();
+    add(content, "text/html", std::move(html), a_);
+    add(page, "content", std::move(content), a_);
+    return page;
+  }
+
   void add_route(const OpenApiRoute& r) {
     const RouteDecl& d = r.route;
     std::vector<Piece> pieces = pattern_pieces(d.pattern);
@@ -641,17 +653,9 @@ class DocumentBuilder {
 
     // The answers.
     switch (d.action) {
-      case ActionKind::kTemplate: {
-        Value page = obj();
-        add(page, "description", "The rendered page.", a_);
-        Value html = obj();
-        add(html, "schema", literal(R"({"type": "string"})", a_), a_);
-        Value content = obj();
-        add(content, "text/html", std::move(html), a_);
-        add(page, "content", std::move(content), a_);
-        responses.emplace(200, std::move(page));
+      case ActionKind::kTemplate:
+        responses.emplace(200, html_response("The rendered page."));
         break;
-      }
       case ActionKind::kRedirect: {
         Value moved = obj();
         add(moved, "description", reason(d.redirect_code), a_);
@@ -673,14 +677,7 @@ class DocumentBuilder {
           use_uploaded_files_ = true;
           responses.emplace(200, json_response("The files were saved.", schema_ref("UploadedFiles", a_)));
         } else {
-          Value page = obj();
-          add(page, "description", "The files were saved; the rendered page.", a_);
-          Value html = obj();
-          add(html, "schema", literal(R"({"type": "string"})", a_), a_);
-          Value content = obj();
-          add(content, "text/html", std::move(html), a_);
-          add(page, "content", std::move(content), a_);
-          responses.emplace(200, std::move(page));
+          responses.emplace(200, html_response("The files were saved; the rendered page."));
         }
         break;
       }
