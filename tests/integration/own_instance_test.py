@@ -785,6 +785,29 @@ class SecretKeyRefusals(unittest.TestCase):
         self.assertIn("sessions are signed with a key made for this start", out)
 
 
+class DirectiveRefusals(unittest.TestCase):
+    """`apachectl -t` names what is wrong with the issue 9 directives."""
+    check = SecretKeyRefusals.check
+
+    def test_rate_limits(self):
+        shmcb = "LoadModule socache_shmcb_module @MODULES_DIR@/mod_socache_shmcb.so\n"
+        self.check('FlaskppRateLimit /health "5/minute"\n', {},
+                   "needs the socache provider 'shmcb' (FlaskppRateLimitCache): load it")
+        self.check(shmcb + 'FlaskppRateLimit /nope "5/minute"\n', {}, "no FlaskppRoute has the pattern '/nope'")
+        self.check(shmcb + 'FlaskppRateLimit /health "5/fortnight"\n', {}, "invalid rate limit")
+        self.check(shmcb + 'FlaskppRateLimit /health "5/minute" key=cookie\n', {}, "unknown option 'key=cookie'")
+        self.check(shmcb + 'FlaskppRateLimitCache redis://127.0.0.1:6379/0\n', {}, "not built yet")
+        self.check(shmcb + 'FlaskppRateLimitCache shmcb fail=maybe\n', {}, "must be fail=open or fail=closed")
+        self.check(shmcb + 'FlaskppRateLimit /health "5/minute"\n', {}, None)
+
+    def test_schemas_and_static_max_age(self):
+        self.check("FlaskppRoute POST /u handler echo schema=missing.json\n", {}, "missing.json")
+        self.check("FlaskppRoute GET /t template show.html schema=x.json\n", {}, "unknown option 'schema'")
+        self.check("FlaskppStaticMaxAge static\n", {}, "a URL prefix starting with '/' is needed")
+        self.check('FlaskppConfig SEND_FILE_MAX_AGE_DEFAULT "soon"\n', {}, "SEND_FILE_MAX_AGE_DEFAULT")
+        self.check('FlaskppConfig SESSION_COOKIE_PATH "/; Domain=evil"\n', {}, "SESSION_COOKIE_PATH")
+
+
 if __name__ == "__main__":
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(globals()[sys.argv[3]])
     result = unittest.TextTestRunner(verbosity=2).run(suite)
