@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drift checks: every directive is documented in conf/flaskpp.conf and README.md; every
+# Drift checks: every directive is documented in conf/flaskpp.conf or conf/flaskpp-server.conf
+# and in README.md; every
 # ServerConfig field is handled by merge; every log tag is below mod_flaskpp/log_tags_next.
 set -uo pipefail
 SRC=${1:?source dir}
@@ -11,7 +12,8 @@ bad() { fail=$((fail + 1)); echo "DRIFT: $*"; }
 directives=$(grep -oE '"Flaskpp[A-Za-z]+"' "$SRC/mod_flaskpp/glue/directives.hpp" | tr -d '"')
 [ -n "$directives" ] || bad "no directive names found"
 for d in $directives; do
-  grep -q "^$d \|^# *$d " "$SRC/conf/flaskpp.conf" && ok || bad "$d is not in conf/flaskpp.conf"
+  cat "$SRC/conf/flaskpp.conf" "$SRC/conf/flaskpp-server.conf" | grep -q "^$d \|^# *$d " && ok ||
+    bad "$d is not in conf/flaskpp.conf or conf/flaskpp-server.conf"
   grep -q "\`$d\`" "$SRC/README.md" && ok || bad "$d is not in README.md"
   grep -q "d::k${d#Flaskpp}\b" "$SRC/mod_flaskpp/glue/mod_flaskpp.cpp" && ok || bad "$d is not in the command table"
 done
