@@ -12,7 +12,7 @@ bad() { fail=$((fail + 1)); echo "DRIFT: $*"; }
 directives=$(grep -oE '"Flaskpp[A-Za-z]+"' "$SRC/mod_flaskpp/glue/directives.hpp" | tr -d '"')
 [ -n "$directives" ] || bad "no directive names found"
 for d in $directives; do
-  cat "$SRC/conf/flaskpp.conf" "$SRC/conf/flaskpp-server.conf" | grep -q "^$d \|^# *$d " && ok ||
+  grep -q "^$d \|^# *$d " "$SRC/conf/flaskpp.conf" "$SRC/conf/flaskpp-server.conf" && ok ||
     bad "$d is not in conf/flaskpp.conf or conf/flaskpp-server.conf"
   grep -q "\`$d\`" "$SRC/README.md" && ok || bad "$d is not in README.md"
   grep -q "d::k${d#Flaskpp}\b" "$SRC/mod_flaskpp/glue/mod_flaskpp.cpp" && ok || bad "$d is not in the command table"
