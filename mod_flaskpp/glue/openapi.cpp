@@ -28,7 +28,10 @@
 #include "glue/server_text.hpp"
 
 #ifndef FLASKPP_SWAGGER_UI_DIR
-#define FLASKPP_SWAGGER_UI_DIR ""  // no build-time default: FlaskppSwaggerUI must name the directory
+#define FLASKPP_SWAGGER_UI_DIR ""  // no build-tree copy
+#endif
+#ifndef FLASKPP_SWAGGER_UI_INSTALL_DIR
+#define FLASKPP_SWAGGER_UI_INSTALL_DIR "/usr/local/share/mod-flaskpp/swagger-ui-dist"
 #endif
 
 namespace flaskpp::glue {
@@ -339,20 +342,35 @@ extern "C" const char* fpp_set_swagger_ui(cmd_parms* cmd, void*, const char* pat
     SwaggerUiDirective d;
     d.path = path;
     check_url_path(d.path, "/docs");
-    std::string dir = assets_dir ? assets_dir : FLASKPP_SWAGGER_UI_DIR;
-    if (dir.empty()) {
-      throw core::ConfigError("this build has no default swagger-ui-dist directory: name it as the second argument");
+    // Without ASSETS-DIR: the first of the build tree's copy (scripts/setup.sh), the Debian
+    // package's and `cmake --install`'s that holds the bundle.
+    std::vector<std::string> candidates;
+    if (assets_dir) {
+      candidates.emplace_back(assets_dir);
+    } else {
+      for (const char* c : {FLASKPP_SWAGGER_UI_DIR, "/usr/share/mod-flaskpp/swagger-ui-dist", FLASKPP_SWAGGER_UI_INSTALL_DIR}) {
+        if (*c && std::find(candidates.begin(), candidates.end(), c) == candidates.end()) candidates.emplace_back(c);
+      }
     }
-    const char* full = ap_server_root_relative(cmd->pool, dir.c_str());
-    if (!full) throw core::ConfigError("invalid ASSETS-DIR '" + dir + "'");
-    d.assets_dir = full;
-    while (d.assets_dir.size() > 1 && d.assets_dir.back() == '/') d.assets_dir.pop_back();
-    std::string required = d.assets_dir + "/" + kRequiredAsset;
-    if (::access(required.c_str(), R_OK) != 0) {
-      throw core::ConfigError(std::string("no readable ") + kRequiredAsset + " in '" + d.assets_dir +
-                              "' (swagger-ui-dist's directory: scripts/setup.sh installs it into "
-                              "BUILD/_deps/swagger-ui-dist/node_modules/swagger-ui-dist, or "
-                              "`npm install swagger-ui-dist`; name that directory as ASSETS-DIR)");
+    std::string tried;
+    for (const std::string& dir : candidates) {
+      const char* full = ap_server_root_relative(cmd->pool, dir.c_str());
+      if (!full) throw core::ConfigError("invalid ASSETS-DIR '" + dir + "'");
+      std::string path = full;
+      while (path.size() > 1 && path.back() == '/') path.pop_back();
+      std::string required = path + "/" + kRequiredAsset;
+      if (::access(required.c_str(), R_OK) == 0) {
+        d.assets_dir = path;
+        break;
+      }
+      tried += (tried.empty() ? "'" : ", '") + path + "'";
+    }
+    if (d.assets_dir.empty()) {
+      throw core::ConfigError(std::string("no readable ") + kRequiredAsset + " in " + tried +
+                              " (swagger-ui-dist's directory: scripts/setup.sh installs it into "
+                              "BUILD/_deps/swagger-ui-dist/node_modules/swagger-ui-dist, the Debian package into "
+                              "/usr/share/mod-flaskpp/swagger-ui-dist, or `npm install swagger-ui-dist`; "
+                              "name that directory as ASSETS-DIR)");
     }
     cfg->swagger_ui = std::move(d);
     return nullptr;
