@@ -3,20 +3,13 @@
 // demo's routes; an operation opens with its typed path parameter. Screenshots are kept in
 // BUILD_DIR/browser-artifacts: swagger-ui-top.png (the first screen), swagger-ui.png (full page).
 //   node swagger.test.js BASE_URL BUILD_DIR
-const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { check, run, artifactsDir } = require('./lib');
 
 const base = process.argv[2];
-const artifacts = path.join(process.argv[3] || '.', 'browser-artifacts');
-const failures = [];
-function check(ok, what) {
-  console.log((ok ? 'ok   ' : 'FAIL ') + what);
-  if (!ok) failures.push(what);
-}
+const artifacts = artifactsDir(process.argv[3]);
 
-(async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -30,7 +23,6 @@ function check(ok, what) {
   check(first && first.status() === 200, '/docs answers 200');
   await page.waitForSelector('.opblock', { timeout: 30000 });
 
-  fs.mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, 'swagger-ui-top.png') });  // as a visitor first sees it
   const title = (await page.textContent('.info .title')) || '';
   check(title.includes('mod_flaskpp demo'), 'the title is the FlaskppOpenAPI TITLE: ' + JSON.stringify(title));
@@ -79,6 +71,4 @@ function check(ok, what) {
   const shot = path.join(artifacts, 'swagger-ui.png');
   await page.screenshot({ path: shot, fullPage: true });
   console.log('screenshot: ' + shot);
-  await browser.close();
-  process.exit(failures.length ? 1 : 0);
-})().catch((e) => { console.error('FAIL', e); process.exit(1); });
+});
