@@ -21,9 +21,8 @@ async function shoot(page, name, fullPage = true) {
 run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1000, height: 1300 } });
   page.setDefaultTimeout(T);
-  // Known: the demo has no favicon, so Chromium's automatic GET /favicon.ico is a 404 logged on the
-  // console (a note, not a failure, until htdocs/ has one).
-  const w = watch(page, base, ['/favicon.ico']);
+  // Every request the page makes must succeed (the favicon included: header.mustache links it).
+  const w = watch(page, base);
 
   // 1. The start page.
   const res = await page.goto(base + '/', { waitUntil: 'load' });

@@ -26,6 +26,8 @@ import time
 
 SOURCE, BUILD = sys.argv[1], sys.argv[2]
 failures = []
+if not glob.glob(os.path.join(BUILD, "pkg", "libapache2-mod-flaskpp_*_amd64.deb")):
+    subprocess.run([os.path.join(SOURCE, "scripts/package-deb.sh"), BUILD], check=True)
 
 
 def check(ok, what):
