@@ -864,6 +864,8 @@ std::string swagger_ui_page(const std::string& openapi_url, const std::string& a
   page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   page += "<title>" + html_escape(sanitize_utf8(title)) + "</title>\n";
   page += "<link rel=\"stylesheet\" href=\"" + assets + "swagger-ui.css\">\n";
+  page += "<link rel=\"icon\" type=\"image/png\" href=\"" + assets + "favicon-32x32.png\" sizes=\"32x32\">\n";
+  page += "<link rel=\"icon\" type=\"image/png\" href=\"" + assets + "favicon-16x16.png\" sizes=\"16x16\">\n";
   page += "<style>body { margin: 0; }</style>\n";
   page += "</head>\n<body>\n<div id=\"swagger-ui\"></div>\n";
   page += "<script src=\"" + assets + "swagger-ui-bundle.js\" charset=\"UTF-8\"></script>\n";

@@ -555,6 +555,9 @@ TEST(SwaggerUi, PageLoadsTheAssetsAndTheDocument) {
   std::string page = swagger_ui_page("/openapi.json", "/swagger-ui", "My API");
   EXPECT_NE(page.find("<title>My API</title>"), std::string::npos);
   EXPECT_NE(page.find(R"(<link rel="stylesheet" href="/swagger-ui/swagger-ui.css">)"), std::string::npos);
+  // Its own icon, so browsers do not ask the site for /favicon.ico.
+  EXPECT_NE(page.find(R"(<link rel="icon" type="image/png" href="/swagger-ui/favicon-32x32.png" sizes="32x32">)"),
+            std::string::npos);
   EXPECT_NE(page.find(R"(<script src="/swagger-ui/swagger-ui-bundle.js" charset="UTF-8"></script>)"), std::string::npos);
   EXPECT_NE(page.find(R"(<script src="/swagger-ui/swagger-ui-standalone-preset.js" charset="UTF-8"></script>)"),
             std::string::npos);
