@@ -146,6 +146,9 @@ check $? "the system's Apache configuration starts (Debian's apache2.conf + flas
 wait_http "http://127.0.0.1:$PORT/health"; check $? "the demo site answers on $PORT"
 /usr/bin/python3 "$SRC/tests/deploy/demo_walk.py" "http://127.0.0.1:$PORT" "$SRC" | sed 's/^/    /'
 check "${PIPESTATUS[0]}" "the demo walk through the package's site"
+pixels=$(/usr/bin/python3 -c "import json; print(json.dumps({'pixels': json.load(open('$SRC/models/digits/heldout.json'))['samples'][1]['pixels']}))")
+out=$(curl -sS -H 'Content-Type: application/json' -d "$pixels" "http://127.0.0.1:$PORT/api/predict-now")
+grep -q '"digit":[0-9]' <<<"$out"; check $? "curl the plugin route /api/predict-now: ${out:0:40}"
 sleep 0.5
 children=$(ps -o user= --ppid "$(cat "$T/inst-system/run/apache2.pid")" | sort -u | tr '\n' ' ')
 [ "$children" = "www-data " ]; check $? "Apache's children run as www-data ($children)"
