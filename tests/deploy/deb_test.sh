@@ -93,6 +93,12 @@ check $? "installing enabled neither the module nor the site"
 [ "$(stat -c '%U %a' /var/lib/mod-flaskpp/demo-secret-key)" = "root 600" ] &&
   [ "$(stat -c %U /var/lib/mod-flaskpp/demo/htdocs/static/img)" = www-data ]
 check $? "postinst made the demo's key (root, 600) and upload directory (www-data)"
+# The -dev package is enough to build a plugin: find_package(flaskpp) with no prefix given.
+cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+cmake -S "$SRC/examples/hello" -B "$T/hello" -DCMAKE_CXX_COMPILER="$cxx" > "$T/hello.log" 2>&1 &&
+  cmake --build "$T/hello" >> "$T/hello.log" 2>&1 && [ -f "$T/hello/hello.so" ] &&
+  grep -q "/usr/lib/cmake/flaskpp" "$T/hello/CMakeCache.txt"
+check $? "examples/hello builds against the installed -dev package (log: $T/hello.log)"
 
 # --- 3. the system's configuration, enabled, on a free port ----------------------------------------
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
