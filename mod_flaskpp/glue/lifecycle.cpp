@@ -82,7 +82,7 @@ void build_app(apr_pool_t* pconf, server_rec* s, ServerConfig& cfg, const Proces
   settings.job_origin = job_origin(s);
   std::vector<std::string> key_warnings;
   if (!cfg.secret_sources.empty()) {
-    settings.secret_keys = load_secret_keys(cfg.secret_sources, key_warnings);
+    settings.secret_keys = load_secret_keys(cfg.secret_sources, key_warnings, only_signals());
   } else if (settings.env == core::Env::kDevelopment) {
     settings.secret_keys = {generate_secret_key()};
     key_warnings.push_back("no FlaskppSecretKey: sessions are signed with a key made for this start (they end at "

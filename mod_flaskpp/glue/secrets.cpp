@@ -68,10 +68,17 @@ std::string from_file(const std::string& source, std::vector<std::string>& warni
 
 }  // namespace
 
-std::vector<std::string> load_secret_keys(const std::vector<std::string>& sources, std::vector<std::string>& warnings) {
+std::vector<std::string> load_secret_keys(const std::vector<std::string>& sources, std::vector<std::string>& warnings,
+                                          bool only_signals) {
   std::vector<std::string> keys;
   for (const auto& source : sources) {
     if (source.rfind("env:", 0) == 0 && source.size() > 4) {
+      // `apache2 -k stop|graceful|...` only signals the running parent, which reads its key from
+      // its own environment: the signalling shell need not have the variable.
+      if (only_signals && !std::getenv(source.substr(4).c_str())) {
+        keys.push_back(generate_secret_key());
+        continue;
+      }
       keys.push_back(from_env(source));
     } else if (source.rfind("file:", 0) == 0 && source.size() > 5) {
       keys.push_back(from_file(source, warnings));
@@ -80,6 +87,21 @@ std::vector<std::string> load_secret_keys(const std::vector<std::string>& source
     }
   }
   return keys;
+}
+
+bool only_signals() {
+  // httpd's MPM removes "-k ARG" from process->argv while reading it: read the command line the
+  // kernel kept (Linux).
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "-k") continue;
+    for (const char* signal : {"stop", "graceful", "graceful-stop", "restart"}) {
+      if (args[i + 1] == signal) return true;
+    }
+  }
+  return false;
 }
 
 std::string generate_secret_key() {

@@ -275,6 +275,31 @@ class GracefulRestart(OwnInstanceTest):
         self.assertLogClean()
 
 
+class SignalsWithoutTheKey(OwnInstanceTest):
+    """`apache2 -k graceful|stop` only signals the running parent, which reads FlaskppSecretKey
+    env: from its own environment: the signalling shell need not have the variable; starting or
+    `-t` without it is still refused."""
+
+    def signal(self, *args):
+        env = {k: v for k, v in os.environ.items() if k != "FLASKPP_OWN_SECRET"}
+        return subprocess.run([HTTPD, "-f", self.inst.conf] + list(args), capture_output=True, text=True, env=env)
+
+    def test_graceful_and_stop_without_the_variable(self):
+        before = self.inst.generations()
+        res = self.signal("-k", "graceful")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertTrue(wait_until(lambda: self.inst.generations() > before, 20), self.inst.log_text())
+        self.assertTrue(wait_until(self.inst.answers, 10))
+        res = self.signal("-t")
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("FLASKPP_OWN_SECRET is not in Apache's environment", res.stderr)
+        pid = self.inst.parent_pid()
+        res = self.signal("-k", "stop")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertTrue(wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10))
+        self.assertLogClean()
+
+
 class VhostInheritance(OwnInstanceTest):
     def page(self, path, which):
         r = self.get(path, which)
