@@ -18,7 +18,7 @@ PACKAGES=(
   rapidjson-dev libmstch-dev googletest libgtest-dev libsqlite3-dev libssl-dev libstb-dev
   libcurl4-openssl-dev curl python3 python3-requests
   dpkg-dev ca-certificates chromium
-  openssl nghttp2-client
+  openssl nghttp2-client python3-h2
 )
 # The browser test drives Chromium with playwright-core from npm: Debian's node and npm, unless a
 # node is already installed (a nodesource node brings its own npm, which Debian's npm conflicts with).
