@@ -21,7 +21,7 @@ closes an upgraded connection as soon as it has no input left to read, so the PO
 stream 3 sent right behind the upgrade request (python3-h2; see H2cUpgrade). nghttp checks the h2
 session (certificate, ALPN), several URLs multiplexed on one connection, h2c with prior knowledge
 (-a: the page's assets) and nghttp -u. tests/deploy/demo_walk.py (python requests) runs over TLS
-when it is there. The error_log must have no error/crit/alert/emerg line, no crash and no warning
+too. The error_log must have no error/crit/alert/emerg line, no crash and no warning
 of mod_flaskpp or mod_http2 (other warnings are printed). Prints one ok/FAIL line per check;
 exit 1 on any FAIL (the instance's root is then kept for inspection).
 """
@@ -613,14 +613,11 @@ def main():
         nghttp_checks(inst)
 
         walk = os.path.join(SOURCE, "tests", "deploy", "demo_walk.py")
-        if os.path.exists(walk):
-            res = run([sys.executable, walk, tls, SOURCE, "--ca", inst.ca], text=True, timeout=120)
-            for line in res.stdout.splitlines():
-                print("     demo_walk.py: " + line)
-            check(res.returncode == 0, "tests/deploy/demo_walk.py over TLS (python requests, HTTP/1.1)" +
-                  ("" if res.returncode == 0 else ": " + res.stderr[-500:]))
-        else:
-            print("skip tests/deploy/demo_walk.py (not in %s)" % SOURCE)
+        res = run([sys.executable, walk, tls, SOURCE, "--ca", inst.ca], text=True, timeout=120)
+        for line in res.stdout.splitlines():
+            print("     demo_walk.py: " + line)
+        check(res.returncode == 0, "tests/deploy/demo_walk.py over TLS (python requests, HTTP/1.1)" +
+              ("" if res.returncode == 0 else ": " + res.stderr[-500:]))
 
         # Both protocols reached the module: the access log shows HTTP/2.0 and HTTP/1.1 requests.
         with open(os.path.join(inst.root, "logs", "access_log")) as f:
