@@ -11,7 +11,7 @@ errors per variant. Figures are reported, never asserted.
                   count runs before each)
     MPM_ROUNDS    rounds (default 2); variants run in order in odd rounds and reversed in even
                   ones, so drift on a shared machine hits every variant alike
-    MPM_ONLY      comma-separated variant names (default: all; see VARIANTS)
+    MPM_ONLY      comma-separated variant names (default: DEFAULT; "all": every one in VARIANTS)
     MPM_CONNS     connection counts (default "200,1000")
     MPM_LOGLEVEL  Apache's LogLevel (default warn); "warn mpm_event:trace1" shows why the event MPM
                   closed keep-alive connections (counted in the JSON, "trace"), but slows it down
@@ -188,22 +188,37 @@ KeepAliveTimeout 5
 ListenBacklog {b}{x}""".format(s=servers, t=threads, w=workers, f=factor, mka=mka, b=backlog, x=extra)
 
 
+# Fixed pools: children x threads per child. The same 1024 workers in 1, 2, 4, 8 and 16 children;
+# 512 in 2, 4 and 8; the chosen 8 x 192 with one setting changed at a time. Variants not in
+# DEFAULT run only when MPM_ONLY names them (measured while choosing; see the README's table).
 VARIANTS += [
     ("2x128", "fixed 2 x 128", fixed_pool(2, 128)),
+    ("2x256", "fixed 2 x 256", fixed_pool(2, 256)),
     ("4x128", "fixed 4 x 128", fixed_pool(4, 128)),
     ("8x64", "fixed 8 x 64", fixed_pool(8, 64)),
     ("1x512", "fixed 1 x 512", fixed_pool(1, 512)),
-    ("2x256", "fixed 2 x 256", fixed_pool(2, 256)),
-    ("4x256", "fixed 4 x 256", fixed_pool(4, 256)),
-    ("2x512", "fixed 2 x 512", fixed_pool(2, 512)),
     ("1x1024", "fixed 1 x 1024", fixed_pool(1, 1024)),
-    ("2x512-reuseport", "2 x 512, one SO_REUSEPORT listener per child (ListenCoresBucketsRatio 1)",
+    ("2x512", "fixed 2 x 512", fixed_pool(2, 512)),
+    ("4x256", "fixed 4 x 256", fixed_pool(4, 256)),
+    ("8x128", "fixed 8 x 128", fixed_pool(8, 128)),
+    ("16x64", "fixed 16 x 64 (Apache's ServerLimit and ThreadLimit defaults, all started)", fixed_pool(16, 64)),
+    ("4x512", "fixed 4 x 512", fixed_pool(4, 512)),
+    ("8x192", "fixed 8 x 192 (what conf/mpm-flaskpp.conf sets)", fixed_pool(8, 192)),
+    ("8x256", "fixed 8 x 256", fixed_pool(8, 256)),
+    ("16x96", "fixed 16 x 96", fixed_pool(16, 96)),
+    ("16x128", "fixed 16 x 128", fixed_pool(16, 128)),
+    ("32x32", "fixed 32 x 32", fixed_pool(32, 32)),
+    ("8x192-mka100", "8 x 192 with MaxKeepAliveRequests 100 (Apache's default)", fixed_pool(8, 192, mka=100)),
+    ("8x192-bl511", "8 x 192 with ListenBacklog 511 (Apache's default)", fixed_pool(8, 192, backlog=511)),
+    ("8x192-f4", "8 x 192 with AsyncRequestWorkerFactor 4", fixed_pool(8, 192, factor=4)),
+    ("8x192-reuseport", "8 x 192, SO_REUSEPORT listeners (ListenCoresBucketsRatio 1: one per vCPU)",
+     fixed_pool(8, 192, extra="\nListenCoresBucketsRatio 1")),
+    ("2x512-reuseport", "2 x 512, SO_REUSEPORT listeners (ListenCoresBucketsRatio 1: one per vCPU)",
      fixed_pool(2, 512, extra="\nListenCoresBucketsRatio 1")),
-    ("2x512-mka100", "2 x 512 with MaxKeepAliveRequests 100", fixed_pool(2, 512, mka=100)),
-    ("2x512-bl511", "2 x 512 with ListenBacklog 511", fixed_pool(2, 512, backlog=511)),
-    ("2x512-f4", "2 x 512 with AsyncRequestWorkerFactor 4", fixed_pool(2, 512, factor=4)),
     ("flaskpp", "conf/mpm-flaskpp.conf as shipped", 'Include "%s"' % os.path.join(REPO, "conf", "mpm-flaskpp.conf")),
 ]
+DEFAULT = ["stock", "debian", "bench-4x50", "2x256", "4x128", "8x64", "1x1024", "2x512", "4x256", "8x128", "16x64",
+           "8x192-mka100", "8x192-bl511", "flaskpp"]
 
 MPM_WARNINGS = {"AH00484": "MaxRequestWorkers", "AH00486": "busy", "AH03490": "scoreboard full"}
 # Seen only with MPM_LOGLEVEL="warn mpm_event:trace1" (a diagnosis, not for the figures: the listener
@@ -502,12 +517,14 @@ def main():
     conns = [int(c) for c in os.environ.get("MPM_CONNS", "200,1000").split(",")]
     timeout = os.environ.get("MPM_TIMEOUT", "10s")
     only = [o.strip() for o in os.environ.get("MPM_ONLY", "").split(",") if o.strip()]
-    unknown = [o for o in only if o not in [v[0] for v in VARIANTS]]
+    unknown = [o for o in only if o not in [v[0] for v in VARIANTS] + ["all"]]
     if unknown:
         print("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(v[0] for v in VARIANTS)),
               file=sys.stderr)
         return 2
-    variants = [v for v in VARIANTS if not only or v[0] in only]
+    if only == ["all"]:
+        only = [v[0] for v in VARIANTS]
+    variants = [v for v in VARIANTS if v[0] in (only or DEFAULT)]
     # wrk needs a descriptor per connection (and Apache's children one per connection too): raise
     # the soft limit to the hard one for this process and what it starts. System sysctls are left alone.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
