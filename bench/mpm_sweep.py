@@ -413,6 +413,19 @@ def err_cell(runs):
                     for m in runs)
 
 
+def directives(mpm):
+    """The variant's directives; an Include is shown as the directives of the file it names."""
+    if mpm.strip().startswith("Include "):
+        path = mpm.strip().split(None, 1)[1].strip('"')
+        try:
+            with open(path) as f:
+                mpm = "\n".join(ln for ln in f.read().split("\n")
+                                if ln.strip() and not ln.strip().startswith(("#", "<")))
+        except OSError:
+            pass
+    return "; ".join(" ".join(ln.split()) for ln in mpm.strip().split("\n"))
+
+
 def report(results, conns, rounds, seconds, timeout, module, elapsed):
     date = datetime.date.today().isoformat()
     commit = harness.commit_id()
@@ -478,7 +491,7 @@ def report(results, conns, rounds, seconds, timeout, module, elapsed):
     lines.append("")
     for name, desc, mpm in VARIANTS:
         if name in results:
-            lines.append("- **%s**: %s: `%s`" % (name, desc, "; ".join(ln.strip() for ln in mpm.strip().split("\n"))))
+            lines.append("- **%s**: %s: `%s`" % (name, desc, directives(mpm)))
     non2xx = sum(m["non2xx"] for r in results.values() for c in conns for m in r["c%d" % c])
     lines.append("")
     lines.append("Non-2xx answers over the whole sweep: %d." % non2xx)
@@ -495,7 +508,7 @@ def report(results, conns, rounds, seconds, timeout, module, elapsed):
                    "duration_s": seconds, "warmup_s": WARMUP_S, "wrk_timeout": timeout, "conns": conns,
                    "somaxconn": read_sysctl("net.core.somaxconn"),
                    "tcp_max_syn_backlog": read_sysctl("net.ipv4.tcp_max_syn_backlog"),
-                   "variants": {n: {"description": d, "mpm": m.strip()} for n, d, m in VARIANTS if n in results},
+                   "variants": {n: {"description": d, "mpm": directives(m)} for n, d, m in VARIANTS if n in results},
                    "results": results}, f, indent=1)
     print("\nwritten: %s.md and .json" % stem)
 
