@@ -51,6 +51,7 @@ AH00486 server seems busy, AH03490 scoreboard full) per run.
 import datetime
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -338,6 +339,10 @@ def parse(out):
                     break
     for key in ("connect", "read", "write", "timeout"):
         res["socket_errors"].setdefault(key, 0)
+    for pct in ("75", "90"):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % pct, out, re.M)
+        if m:
+            res["p%s_ms" % pct] = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     return res
 
 
@@ -383,7 +388,6 @@ def run_wrk(srv, conns, seconds, timeout):
     res["listen_overflows"], res["listen_drops"] = ovf1[0] - ovf0[0], ovf1[1] - ovf0[1]
     res["peak_pss_mib"] = round(peak[0], 1)
     res["peak_children"] = peak[1]
-    res["wrk_out"] = out
     return res
 
 
