@@ -21,7 +21,7 @@ chmod 755 "$T"
 mkdir -p "$T/run" "$T/logs" "$T/b1" "$T/b2"
 PIDS=()
 cleanup() {
-  [ -f "$T/run/httpd.pid" ] && "$HTTPD" -f "$T/front.conf" -k stop 2>/dev/null || true
+  if [ -f "$T/run/httpd.pid" ]; then "$HTTPD" -f "$T/front.conf" -k stop 2>/dev/null || true; fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for _ in $(seq 50); do [ -f "$T/run/httpd.pid" ] || break; sleep 0.1; done
   rm -rf "$T"
@@ -125,7 +125,7 @@ for i in $(seq 20); do
   echo "$out" | grep -q '"host": "app.example.test"' || fail "Host not preserved: $out"
   echo "$out" | grep -q '"xff": "127.0.0.1"' || fail "X-Forwarded-For is not the client: $out"
 done
-[ "$seen1" -gt 0 ] && [ "$seen2" -gt 0 ] || fail "both members must get requests (b1 $seen1, b2 $seen2)"
+if [ "$seen1" -eq 0 ] || [ "$seen2" -eq 0 ]; then fail "both members must get requests (b1 $seen1, b2 $seen2)"; fi
 echo "ok: 20 requests through the front, b1 $seen1 / b2 $seen2, Host kept, X-Forwarded-For 127.0.0.1"
 
 # The health checks come from the front itself (no X-Forwarded-For), every 5 s per member.
