@@ -17,7 +17,9 @@ mstch::node param_node(const ParamValue& v) {
       if (v.int_value >= INT_MIN && v.int_value <= INT_MAX) return static_cast<int>(v.int_value);
       return std::to_string(v.int_value);  // mstch has no 64-bit int and prints doubles as 1e+10
     default:
-      return v.text;  // floats too: mstch would print 6 significant digits; the URL's digits are exact
+      // floats too: mstch would print 6 significant digits; the URL's digits are exact. A page is
+      // UTF-8: bytes a URL decodes to that are not become U+FFFD, as Werkzeug does.
+      return sanitize_utf8(v.text);
   }
 }
 
@@ -40,12 +42,12 @@ mstch::map App::template_context(const Request& request, const Params& params, c
   auto wanted = [usage](const char* name) { return !usage || usage->uses(name); };
   if (wanted("args")) {
     mstch::map args;
-    for (const auto& [k, v] : parse_query(request.query)) args.emplace(k, v);  // first value wins
+    for (const auto& [k, v] : parse_query(request.query)) args.emplace(sanitize_utf8(k), sanitize_utf8(v));  // first wins
     ctx.emplace("args", std::move(args));
   }
   if (wanted("form")) {
     mstch::map form;
-    for (const auto& [k, v] : request.form) form.emplace(k, v);  // first value wins
+    for (const auto& [k, v] : request.form) form.emplace(sanitize_utf8(k), sanitize_utf8(v));  // first value wins
     ctx.emplace("form", std::move(form));
   }
   if (!usage || usage->config_all) {
@@ -61,10 +63,10 @@ mstch::map App::template_context(const Request& request, const Params& params, c
   }
   if (wanted("request")) {
     mstch::map cookies;
-    for (const auto& [k, v] : request.cookies()) cookies.emplace(k, v);
-    ctx.emplace("request", mstch::map{{"method", request.method},
-                                      {"path", request.path},
-                                      {"url", request.url()},
+    for (const auto& [k, v] : request.cookies()) cookies.emplace(sanitize_utf8(k), sanitize_utf8(v));
+    ctx.emplace("request", mstch::map{{"method", sanitize_utf8(request.method)},
+                                      {"path", sanitize_utf8(request.path)},
+                                      {"url", sanitize_utf8(request.url())},
                                       {"remote_addr", request.remote_addr},
                                       {"cookies", std::move(cookies)}});
   }

@@ -26,7 +26,7 @@ Response App::error_response(int status, const std::string& message, const Reque
         mstch::map ctx = template_context(request, {});
         ctx["code"] = status;
         ctx["name"] = std::string(reason_phrase(status));
-        ctx["message"] = message;
+        ctx["message"] = sanitize_utf8(message);
         resp.body = render(it->second, ctx);
         return resp;
       } catch (const std::exception& e) {

@@ -772,5 +772,17 @@ TEST(TemplateParams, LargeIntegerParamRendersAllDigits) {
   EXPECT_EQ(h.send(make_request("GET", "/n/10000000000")).body, "10000000000");
 }
 
+// A page is UTF-8 whatever bytes the URL decodes to: route parameters, args and the request's
+// path reach templates with invalid sequences replaced by U+FFFD (found by it_hostile_http).
+TEST(TemplateParams, InvalidUtf8FromTheUrlBecomesReplacementCharacters) {
+  Harness h;
+  h.dir.write("p.html", "{{name}}|{{args.q}}|{{request.path}}");
+  h.build({decl({"GET", "/p/<name>", "template", "p.html"})});
+  Request r = make_request("GET", "/p/\xed\xa0\x80");
+  r.query = "q=%ff%fe";
+  std::string body = h.send(r).body;
+  EXPECT_EQ(body, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|/p/\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
 }  // namespace
 }  // namespace flaskpp::core
