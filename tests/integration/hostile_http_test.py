@@ -430,11 +430,12 @@ def trickle(port, head, drip, interval=1.0, limit=30.0):
 expected_log = []
 
 
-def expect_log(regex, reason):
-    expected_log.append((re.compile(regex), reason))
+def expect_log(regex, reason, label=None):
+    expected_log.append((re.compile(regex), reason, label or regex))
 
 
 def log_line(module_level, tag, message):
+    """A whole error_log line (conf's ErrorLogFormat) of that module:level, tag and message."""
     return r"^\[[^\]]+\] \[%s\] \[pid \d+:tid \d+\] .*?\] %s: %s$" % (re.escape(module_level), tag, message)
 
 
@@ -546,12 +547,13 @@ def smuggling(inst):
                     b"\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n" + inner[:7] + b"\r\n0\r\n\r\n" + HIDDEN)
             e = raw(inst.port, data, timeout=10, idle=2)
             check(e.status == want and e.closed and len(e.responses) == 1,
-                  "POST %s, chunk size %s: %s (expected %d, closed: %s)" % (route, size.decode(), e.describe(), want, why))
+                  "POST %s, chunk size %s: %s (expected %d, closed: %s)"
+                  % (route, size.decode(), e.describe(), want, why))
 
     # A plain keep-alive pipeline still works (the negative control of the hidden request): two
     # requests in one write, both answered in order.
-    e = raw(inst.port, req("GET", "/health", close=False) + HIDDEN.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"),
-            timeout=10, idle=2)
+    last = HIDDEN.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    e = raw(inst.port, req("GET", "/health", close=False) + last, timeout=10, idle=2)
     check(e.statuses() == [200, 200] and b"SMUGGLED" in e.responses[1].body,
           "control: a genuinely pipelined second request is answered (%s), so the checks above can see one"
           % e.describe())
@@ -586,7 +588,8 @@ def slow_clients(inst):
     for t in threads:
         t.start()
     time.sleep(2.0)
-    # While they drip: other requests are served at once (each on a new connection).
+    # While they drip: other requests are served at once (each on a new connection), before any
+    # slow client has been cut.
     served, worst, partial = 0, 0.0, set()
     for _ in range(3):
         a = time.monotonic()
@@ -594,21 +597,23 @@ def slow_clients(inst):
         f = raw(inst.port, req("POST", "/api/echo", ["Content-Type: application/json"], b'{"during":"slowloris"}'),
                 timeout=5)
         worst = max(worst, time.monotonic() - a)
-        served += (e.status == 200) + (f.status == 200 and (f.first.json() or {}).get("json") == {"during": "slowloris"})
+        served += e.status == 200
+        served += f.status == 200 and (f.first.json() or {}).get("json") == {"during": "slowloris"}
         partial |= inst.files() - before
-        time.sleep(0.5)
+        time.sleep(0.2)
     during = time.monotonic() - t0
-    check(served == 6 and worst < 2.0 and during < REQ_TIMEOUT,
-          "while 12 slow clients drip (at %.1f-%.1f s): 6 of 6 GET /health and POST /api/echo served (served %d, slowest "
-          "pair %.2f s)" % (2.0, during, served, worst))
     print("     (work files seen during the slow upload: %s)" % (sorted(partial) or "none"), flush=True)
     for t in threads:
         t.join(40)
+    cut_first = min((r[1] for r in results.values() if r[1] is not None), default=None)
+    check(served == 6 and worst < 3.0 and cut_first is not None and during < cut_first,
+          "while 12 slow clients drip (2.0-%.1f s; the first is cut at %.1f s): 6 of 6 GET /health and POST /api/echo "
+          "served (served %d, slowest pair %.2f s)" % (during, cut_first or -1, served, worst))
 
     limit = REQ_TIMEOUT + TIMEOUT_MARGIN
     e, first, dripped = results["upload"]
     check(e.status == 408 and e.closed and first is not None and first <= limit,
-          "slow POST /upload (%d of %d bytes, then 1 byte/s): %s after %.1f s (%d bytes dripped; expected 408 and close "
+          "slow POST /upload (%d of %d bytes, then 1 byte/s): %s after %.1f s (%d bytes dripped; expected 408, close "
           "within %d s)" % (cut, slow_len, e.describe(), first or -1, dripped, limit))
     e, first, dripped = results["chunk"]
     check(e.status == 408 and e.closed and first is not None and first <= limit,
@@ -625,9 +630,11 @@ def slow_clients(inst):
     check(after == before, "no partial file left in the upload dir or the upload work dir (new: %s, gone: %s)"
           % (sorted(after - before), sorted(before - after)))
     expect_log(log_line("reqtimeout:info", "AH01382", r"Request body read timeout"),
-               "info, not a failure: proves mod_reqtimeout cut the slow bodies")
+               "info (LogLevel reqtimeout:info), not a failure: mod_reqtimeout cut the slow bodies",
+               "[reqtimeout:info] AH01382: Request body read timeout")
     expect_log(log_line("reqtimeout:info", "AH01382", r"Request header read timeout"),
-               "info, not a failure: proves mod_reqtimeout cut the slow headers")
+               "info, not a failure: mod_reqtimeout cut the slow headers",
+               "[reqtimeout:info] AH01382: Request header read timeout")
     still_serving(inst, "the slow clients")
 
 
@@ -645,8 +652,8 @@ def limits(inst):
     for extra, want in ((96, 200), (97, 400)):
         e = raw(inst.port, req("POST", "/api/echo", ["Content-Type: application/json"] +
                                ["X-H%d: v" % i for i in range(extra)], b"[1]"), timeout=10)
-        check(e.status == want and e.closed, "POST /api/echo with %d header fields in all: %s (LimitRequestFields 100: %d)"
-              % (extra + 4, e.describe(), want))
+        check(e.status == want and e.closed, "POST /api/echo with %d header fields in all: %s (LimitRequestFields "
+              "100: %d)" % (extra + 4, e.describe(), want))
     still_serving(inst, "the header limits")
 
 
@@ -720,10 +727,12 @@ def paths(inst):
               % (path if len(path) < 80 else path[:40] + "...(%d bytes)" % len(path), e.describe(), want, why))
         if tag == "AH10244":
             expect_log(log_line("core:error", "AH10244", r"invalid URI path \(%s\)" % re.escape(path)),
-                       "Apache refuses a URI path above the root or with a bad %-escape (core:error)")
+                       "Apache refuses a URI path above the root or with a bad %-escape",
+                       "[core:error] AH10244: invalid URI path (%s)" % path)
         elif tag == "AH00127":
             expect_log(log_line("core:error", "AH00127", r"Cannot map GET %s HTTP/1\.1 to file" % re.escape(path)),
-                       "a file name longer than NAME_MAX (core:error)")
+                       "the file name is longer than NAME_MAX (ENAMETOOLONG): Apache's 403",
+                       "[core:error] AH00127: Cannot map GET /aaa...(%d bytes) HTTP/1.1 to file" % len(path))
 
     # Route parameters that look like traversal or markup are only text: rendered escaped, never
     # decoded twice, never reaching a file.
@@ -732,11 +741,33 @@ def paths(inst):
         e = raw(inst.port, req("GET", path), timeout=10)
         check(e.status == 200 and (b"Hello, " + shown + b"!") in e.first.body,
               "GET %s renders the parameter as text %r" % (path, shown.decode()))
-    # Overlong UTF-8 for '.' in a route parameter: never decoded to '.' (Werkzeug would show U+FFFD;
-    # the module passes the bytes through: see the report).
+    # Overlong UTF-8 for '.' in a route parameter: never decoded to '.'.
     e = raw(inst.port, req("GET", "/hello/%c0%ae%c0%ae"), timeout=10)
     check(e.status == 200 and b"Hello, ..!" not in e.first.body,
           "GET /hello/%c0%ae%c0%ae: 200, the overlong bytes are not taken for '..'")
+    # Pages declared `charset=utf-8` must be UTF-8 whatever bytes the URL decodes to: invalid
+    # sequences become U+FFFD, as Werkzeug decodes the path and query, and as the module's own JSON
+    # answers (echo) and log lines already do (sanitize_utf8). Template context strings (route
+    # parameters, args, request.path in the footer and the error pages) are passed through raw
+    # today, so this check FAILS until they are sanitized too (found by this test; see its report).
+    bad = []
+    for path, want in (("/hello/%c0%ae%c0%ae?greeting=%ff%fe", 200), ("/hello/%ed%a0%80", 200),
+                       ("/no/such/%ff", 404), ("/static/x%c0%ae", 404)):
+        e = raw(inst.port, req("GET", path), timeout=10)
+        try:
+            e.first.body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            bad.append("%s: %s at %d (%r)" % (path, err.reason, err.start,
+                                              e.first.body[max(0, err.start - 30):err.start + 4]))
+        if e.status != want or "charset=utf-8" not in (e.first.header("content-type") or ""):
+            bad.append("%s: %s %s" % (path, e.describe(), e.first.header("content-type")))
+    check(not bad, "HTML pages for URLs with invalid UTF-8 (%%c0%%ae, %%ff, %%ed%%a0%%80) are valid UTF-8 "
+          "(charset=utf-8; U+FFFD for the bad bytes)%s" % "".join("\n       " + b for b in bad))
+    e = raw(inst.port, req("GET", "/api/echo?x=%c0%ae&y=%ff", ["X-Bin: \xc0\xae\xff"]), timeout=10)
+    j = e.first.json() or {}
+    check(e.status == 200 and j.get("args") == {"x": ["\ufffd\ufffd"], "y": ["\ufffd"]}
+          and j.get("headers", {}).get("x-bin") == "\ufffd" * 3,
+          "GET /api/echo?x=%c0%ae&y=%ff with a binary header: valid JSON, U+FFFD for the bad bytes")
     # //double//slashes: merged (MergeSlashes On); the route answers as for the single-slash path.
     for path, want in (("//api//echo", 200), ("//static//css//app.css", 200), ("//hello//x", 200)):
         e = raw(inst.port, req("GET", path), timeout=10)
@@ -823,7 +854,8 @@ def protocol(inst):
           "'GET /health HTTP/9.9': %s, answered as HTTP/1.1" % e.describe())
     for line in (b"GET /health HTTP/1.10", b"GET /health http/1.1"):
         e = raw(inst.port, line + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", timeout=10)
-        check(e.status in (400, 505) and e.closed, "%r: %s (a malformed version: 400 or 505)" % (line.decode(), e.describe()))
+        check(e.status in (400, 505) and e.closed, "%r: %s (a malformed version: 400 or 505)"
+              % (line.decode(), e.describe()))
     e = raw(inst.port, b"GET /health HTTP/1.1\nHost: 127.0.0.1\nConnection: close\n\n", timeout=10)
     check(e.status == 400 and e.closed, "bare LF line ends: %s (HttpProtocolOptions Strict: 400)" % e.describe())
     still_serving(inst, "the protocol shapes")
@@ -839,7 +871,7 @@ def log_checks(inst, children_at_start):
     unexpected, seen = [], [0] * len(expected_log)
     for line in lines:
         hit = False
-        for i, (rx, _) in enumerate(expected_log):
+        for i, (rx, _, _) in enumerate(expected_log):
             if rx.search(line):
                 seen[i] += 1
                 hit = True
@@ -848,9 +880,9 @@ def log_checks(inst, children_at_start):
             unexpected.append(line)
     check(not unexpected, "error_log: no line at warn or above except the %d expected ones (%d lines in all)%s"
           % (sum(seen), len(lines), "".join("\n       " + l[:300] for l in unexpected)))
-    missing = [rx.pattern for (rx, _), n in zip(expected_log, seen) if n == 0]
-    for (rx, reason), n in zip(expected_log, seen):
-        print("     expected x%d: %s -- %s" % (n, rx.pattern[60:160], reason))
+    missing = [label for (_, _, label), n in zip(expected_log, seen) if n == 0]
+    for (_, reason, label), n in zip(expected_log, seen):
+        print("     expected x%d: %s -- %s" % (n, label[:120], reason))
     check(not missing, "error_log: every expected line appeared%s" % "".join("\n       " + m for m in missing))
     alive = [p for p in children_at_start if os.path.exists("/proc/%d" % p)]
     check(len(alive) == len(children_at_start) and children_at_start,
