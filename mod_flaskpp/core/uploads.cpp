@@ -261,6 +261,15 @@ void UploadSession::begin_file(const std::string& field, const std::string& file
                                "' is refused: browsers or servers would run it (set FlaskppUploadAllow to choose)");
   }
   files_.reserve(files_.size() + 1);  // so that recording the open file below cannot throw
+  // An unnamed file (O_TMPFILE) that gets its name only when commit() links it into place: a
+  // child killed mid-upload (kill -9, a crash) leaves nothing behind. Its descriptor stays open
+  // until commit, so only the first kMaxUnnamedFiles files of a request are unnamed; the others,
+  // and filesystems without O_TMPFILE, use a named upload-*.part file (removed by discard(), or
+  // by the sweep at startup after a crash).
+  if (files_.size() < kMaxUnnamedFiles) {
+    p.fd = ::open(policy_.work_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (p.fd >= 0) p.unnamed = true;
+  }
   for (int attempt = 0; attempt < 8 && p.fd < 0; ++attempt) {
     p.temp_path = policy_.work_dir + "/upload-" + random_hex(16) + ".part";
     // Mode 0666 less Apache's umask (usually 0644), like any file Apache's children create.
@@ -305,8 +314,12 @@ void UploadSession::write(std::string_view data) {
 }
 
 void UploadSession::finish(Pending& p) {
-  if (p.fd < 0) return;
+  if (p.fd < 0 || p.finished) return;
   check_head(p, true);
+  if (p.unnamed) {  // kept open: commit() names it through its descriptor
+    p.finished = true;
+    return;
+  }
   int fd = p.fd;
   p.fd = -1;
   if (::close(fd) != 0) throw InternalError("cannot write upload to " + policy_.work_dir + ": " + errno_text(errno));
@@ -347,19 +360,36 @@ bool UploadSession::commit() {
   std::optional<FileLock> lock;
   std::string base = record_base(policy_);
   if (policy_.replace) lock.emplace(base + ".lock");
-  std::vector<std::string> placed;
-  auto roll_back = [&placed] {
-    for (const auto& path : placed) ::unlink(path.c_str());
+  std::vector<Pending*> placed;
+  // Undoes the links made so far. An unnamed file cannot be linked again once it had a name (the
+  // kernel clears O_TMPFILE's linkability), so it is moved back into the work directory under a
+  // temporary name instead, for a later commit (or discard) to use like any named file.
+  auto roll_back = [this, &placed] {
+    for (Pending* p : placed) {
+      if (p->unnamed) {
+        std::string temp = policy_.work_dir + "/upload-" + random_hex(16) + ".part";
+        if (::rename(p->final_path.c_str(), temp.c_str()) == 0) {
+          p->temp_path = temp;
+          p->unnamed = false;
+          continue;
+        }
+      }
+      ::unlink(p->final_path.c_str());
+    }
   };
   for (auto& p : files_) {
-    // link() never replaces an existing file, unlike rename().
-    if (::link(p.temp_path.c_str(), p.final_path.c_str()) != 0) {
+    // link() never replaces an existing file, unlike rename(). An unnamed file is linked through
+    // /proc/self/fd (linkat with AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+    int linked = p.unnamed ? ::linkat(AT_FDCWD, ("/proc/self/fd/" + std::to_string(p.fd)).c_str(), AT_FDCWD,
+                                      p.final_path.c_str(), AT_SYMLINK_FOLLOW)
+                           : ::link(p.temp_path.c_str(), p.final_path.c_str());
+    if (linked != 0) {
       int err = errno;
       roll_back();
       if (err == EEXIST) return false;
       throw InternalError("cannot save upload in " + policy_.dir + ": " + errno_text(err));
     }
-    placed.push_back(p.final_path);
+    placed.push_back(&p);
   }
   if (policy_.replace) {
     // The seed's "delete original image": what this route saved last time goes, once the new

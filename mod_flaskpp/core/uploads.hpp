@@ -95,6 +95,8 @@ class UploadSession {
     std::string temp_path;
     std::string ext;
     int fd = -1;
+    bool unnamed = false;   // O_TMPFILE: no temp_path; fd stays open until commit/discard
+    bool finished = false;  // an unnamed file was fully written and checked
     std::string head;  // first bytes, for the content check
     bool checked = false;
     std::string final_path;  // planned
@@ -103,6 +105,7 @@ class UploadSession {
   void finish(Pending& p);
   void discard() noexcept;
 
+  static constexpr std::size_t kMaxUnnamedFiles = 32;
   const UploadPolicy& policy_;
   std::vector<Pending> files_;
   bool committed_ = false;

@@ -1,5 +1,6 @@
 // Uploads against the private Apache: curl-style multipart posts through libcurl and raw sockets.
 // Every refused, failed or cut upload must leave the upload directory as it was.
+#include <cctype>
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
@@ -49,10 +50,24 @@ std::set<std::string> saved_files(const std::string& dir) {
 // Temporary files live in FlaskppUploadWorkDir (conf/flaskpp.conf: var/upload-work), never in a
 // served directory.
 std::string work_dir() { return instance().root + "/var/upload-work"; }
+// A named upload-*.part file in the work directory, or an unnamed one (O_TMPFILE) some process
+// holds open there: /proc/PID/fd/N then reads "WORK_DIR/#INODE (deleted)" (the tests run as root).
 bool has_temp_files() {
   for (const auto& e : fs::directory_iterator(work_dir())) {
     std::string n = e.path().filename().string();
     if (n.size() > 5 && n.compare(n.size() - 5, 5, ".part") == 0) return true;
+  }
+  const std::string unnamed = fs::weakly_canonical(work_dir()).string() + "/#";
+  std::error_code ec;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    std::string pid = proc.path().filename().string();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::error_code fd_ec;
+    for (const auto& fd : fs::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      auto target = fs::read_symlink(fd.path(), link_ec).string();
+      if (!link_ec && target.rfind(unnamed, 0) == 0) return true;
+    }
   }
   return false;
 }

@@ -136,7 +136,8 @@ TEST_F(UploadStore, CommitLinksTemporaryFilesFromTheWorkDirToUniqueNames) {
   s.write(kPng);
   s.end_file();
   EXPECT_TRUE(served().empty()) << "nothing in the served directory before commit";
-  EXPECT_EQ(work().size(), 2u) << "temporary files live in the work directory";
+  // Unnamed (O_TMPFILE) in the work directory until commit: a killed child leaves nothing.
+  EXPECT_TRUE(work().empty()) << "the temporary files have no name";
   auto files = s.plan();
   EXPECT_TRUE(served().empty()) << "planning places nothing";
   ASSERT_TRUE(s.commit());
@@ -238,24 +239,25 @@ TEST_F(UploadStore, AFailedCommitPlacesNothing) {
   }
   for (const auto& n : served()) fs::remove(fs::path(policy_.dir) / n);
   {
+    // The first 32 files of a request are unnamed; the 33rd gets a named upload-*.part file.
     core::UploadSession s(policy_);
-    s.begin_file("file", "a.png", "");
-    s.write(kPng);
-    s.end_file();
-    auto before = work();
+    for (int i = 0; i < 32; ++i) {
+      s.begin_file("file", "a" + std::to_string(i) + ".png", "");
+      s.write(kPng);
+      s.end_file();
+    }
+    EXPECT_TRUE(work().empty());
     s.begin_file("file", "b.png", "");
     s.write(kPng);
     s.end_file();
     auto after = work();
-    std::string second_temp;
-    for (const auto& n : after) {
-      if (!before.count(n)) second_temp = n;
-    }
-    ASSERT_FALSE(second_temp.empty());
+    ASSERT_EQ(after.size(), 1u);
+    std::string second_temp = *after.begin();
+    EXPECT_EQ(second_temp.rfind("upload-", 0), 0u) << second_temp;
     fs::remove(fs::path(policy_.work_dir) / second_temp);  // its data is gone: link() fails
     s.plan();
     EXPECT_THROW(s.commit(), core::InternalError);
-    EXPECT_TRUE(served().empty()) << "the first file was rolled back";
+    EXPECT_TRUE(served().empty()) << "the 32 files placed before it were rolled back";
   }
   EXPECT_TRUE(work().empty());
 }
