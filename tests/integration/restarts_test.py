@@ -7,7 +7,7 @@ Apache is restarted, stopped and killed.
   env FLASKPP_HTTPD: the apache2 binary (default /usr/sbin/apache2; a sanitizer run names a wrapper).
 
 A private Apache of its own (ServerRoot under /var/tmp; conf/, htdocs/, templates/, models/ copied
-unchanged; own port, PidFile, runtime dir, mutexes, logs; mpm_event with 3 children of 25 threads)
+unchanged; own port, PidFile, runtime dir, mutexes, logs; mpm_event, 3 children of 25 threads)
 includes the demo as conf/httpd.conf.in does (FlaskppSecretKey env:SECRET_KEY: a random key in
 Apache's environment for every apache2 invocation). After the demo it adds only: the test plugin
 with one job route (POST /t/jobs/sleep, t.sleep: sleeps `ms` in 10 ms steps, reports "sleeping in
@@ -53,7 +53,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -189,8 +188,9 @@ Group www-data
 
 {loads}LoadModule flaskpp_module "{MODULE}"
 
-# A few children of 25 threads (150 at most), and room for old generations beside the new one
-# while three graceful restarts follow each other under load (else AH10159).
+# A few children of 25 threads (6 = 150 threads would do for the load), and scoreboard room for
+# old generations still finishing requests beside the new one while three graceful restarts follow
+# each other under load (else AH10159): 16 slots of 25.
 StartServers 3
 ThreadsPerChild 25
 MinSpareThreads 25
