@@ -609,8 +609,6 @@ def main():
         srv.stop()
         print("soak: %s (server root kept: %s)" % (e, srv.root), file=sys.stderr)
         return 1
-    finally:
-        pass
     srv.stop()
     log = srv.log_text()
 
