@@ -34,6 +34,24 @@ std::size_t depth_of(const rapidjson::Value& v) {
   return 0;
 }
 
+// RapidJSON keeps both members of {"a":1,"a":2}; the codec need not preserve that, so such objects
+// are left out of the round-trip check.
+bool has_duplicate_names(const rapidjson::Value& v) {
+  if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) {
+      if (has_duplicate_names(e)) return true;
+    }
+  } else if (v.IsObject()) {
+    for (auto a = v.MemberBegin(); a != v.MemberEnd(); ++a) {
+      for (auto b = a + 1; b != v.MemberEnd(); ++b) {
+        if (a->name == b->name) return true;
+      }
+      if (has_duplicate_names(a->value)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -55,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string cookie = codec().encode(obj, kNow);
     FUZZ_CHECK(cookie.size() <= core::kMaxSessionCookieBytes);
     rapidjson::Document back = codec().decode(cookie, kNow + 10);
-    if (depth_of(obj) <= core::kMaxSessionJsonDepth) FUZZ_CHECK(back == obj);
+    if (depth_of(obj) <= core::kMaxSessionJsonDepth && !has_duplicate_names(obj)) FUZZ_CHECK(back == obj);
     rapidjson::Document expired = codec().decode(cookie, kNow + 3601);
     FUZZ_CHECK(expired.IsObject() && expired.MemberCount() == 0);
     core::take_flashes(back);
