@@ -348,6 +348,23 @@ FlaskppJobLease {LEASE_S}s
         except OSError:
             return set()
 
+    def open_unnamed_files(self, pid):
+        """The unnamed (O_TMPFILE) upload files process PID holds open in the work directory:
+        /proc/PID/fd/N reads "WORK/#INODE (deleted)"."""
+        prefix = os.path.realpath(self.work) + "/#"
+        found = []
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if target.startswith(prefix):
+                    found.append(target)
+        except OSError:
+            pass
+        return found
+
     def remove(self):
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -787,12 +804,15 @@ def check_3_kill_mid_upload(inst):
     slow = SlowPost(inst.port, "/upload", body, ctype, pause_at=len(body) // 2)
     slow.start()
     slow.paused.wait(30)
-    # The child has the first half: its temporary file exists in the work directory.
-    part_seen = wait_until(lambda: inst.work_files() - work_before, 5)
+    # The child has the first half: it holds its temporary file, unnamed (O_TMPFILE), in the work
+    # directory (or a named .part file past a request's 32nd file).
     pid = child_serving(inst, slow.local_port)
+    part_seen = pid is not None and wait_until(
+        lambda: inst.open_unnamed_files(pid) or inst.work_files() - work_before, 5)
     children = inst.children()
     check(pid is not None and part_seen, "3 the child reading the upload found by its socket (pid %s), its "
-                                         "temporary file exists (%s)" % (pid, sorted(inst.work_files() - work_before)))
+                                         "temporary file open (%s)" % (
+                                             pid, inst.open_unnamed_files(pid) if pid else None))
     if pid is None:
         slow.resume.set()
         slow.join(30)
@@ -911,6 +931,12 @@ def check_5_kill_everything(inst):
                 if body and body.get("id"):
                     with lock:
                         accepted.append((body["id"], want))
+                elif r.status_code == 503 and r.headers.get("Retry-After"):
+                    # The queue is full (FlaskppJobQueueMax): refused before anything was stored,
+                    # as documented -- back-pressure, not a lost job.
+                    with lock:
+                        counts["full"] = counts.get("full", 0) + 1
+                    stop.wait(0.2)
                 else:  # an answer, but not a 202: a failure whenever it came
                     with lock:
                         counts["other"] += 1
@@ -970,10 +996,10 @@ def check_5_kill_everything(inst):
     for d in (final[j] for j in ids if j in final):
         attempts[d.get("attempts")] = attempts.get(d.get("attempts"), 0) + 1
     figure("check 5: posted %d, accepted %d (202), found %d in the store, finished %d; %d posts cut by the kill "
-           "(%d of them committed, no 202), %d refused after it, %d other answers; states at the kill %s; attempts "
+           "(%d of them committed, no 202), %d refused after it, %d other answers, %d 503 queue full; states at the kill %s; attempts "
            "%s; all finished %.1f s after the restart, %.1f s in all" % (
                counts["posted"], len(ids), len(ids) - len(missing), finished, len(cut), len(orphans), len(late),
-               counts["other"], states, dict(sorted(attempts.items(), key=lambda kv: str(kv[0]))),
+               counts["other"], counts.get("full", 0), states, dict(sorted(attempts.items(), key=lambda kv: str(kv[0]))),
                time.monotonic() - t_restart, time.monotonic() - t0))
     for b in bad[:10]:
         figure("  job %s: %s" % (b[0], b[1:]))
