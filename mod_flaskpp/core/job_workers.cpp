@@ -26,6 +26,7 @@ struct Running {
   std::atomic<bool> cancel_requested{false};
   std::atomic<std::int64_t> cancel_seen_ms{0};  // when the heartbeat saw the cancel
   std::atomic<bool> lease_lost{false};          // the result must be dropped
+  std::atomic<bool> finishing{false};           // the worker is writing the outcome: a failed renew is no loss
 };
 
 // A job that ignores its timeout or a cancel keeps its lease no longer than this past the
@@ -147,6 +148,7 @@ bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job
   JobQueue& q = *s.queue;
   std::int64_t now = q.now_ms();
   std::string label = job_label(job);
+  run->finishing = true;  // from here the job leaves "running" in the store by this worker's hand
   try {
     bool kept = true;
     if (run->lease_lost) {
@@ -303,6 +305,9 @@ void heartbeat_loop(std::shared_ptr<JobWorkers::Shared> sp) {
           continue;
         }
         if (renew && !q.renew(run->id, run->owner)) {
+          // A renew that lost the race with the worker writing the outcome finds the job finished
+          // by its own owner: not a lost lease (that was a false FPP00042 warning under load).
+          if (run->finishing) continue;
           run->lease_lost = true;
           s.log(LogLevel::kWarn, tag::kJobLeaseLost, "job " + run->id + ": lease lost while running");
           continue;
