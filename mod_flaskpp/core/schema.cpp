@@ -263,6 +263,27 @@ const rapidjson::Value* member(const rapidjson::Value& object, std::string_view 
 }
 
 // The "$ref" of a schema object, or null.
+// RapidJSON 1.1.0's schema Hasher (enum, uniqueItems) casts every double to a 64-bit integer,
+// which is undefined beyond int64/uint64 (found by the schema fuzzer): such numbers are refused in
+// a schema's enum and make a body fail validation where hashing would happen.
+template <typename V>
+bool unhashable_number(const V& root) {
+  std::vector<const V*> stack{&root};
+  while (!stack.empty()) {
+    const V* v = stack.back();
+    stack.pop_back();
+    if (v->IsDouble()) {
+      double d = v->GetDouble();
+      if (!(d >= -9223372036854775808.0 && d < 18446744073709551616.0)) return true;
+    } else if (v->IsObject()) {
+      for (const auto& m : v->GetObject()) stack.push_back(&m.value);
+    } else if (v->IsArray()) {
+      for (const auto& x : v->GetArray()) stack.push_back(&x);
+    }
+  }
+  return false;
+}
+
 const SValue* ref_of(const SValue& v) {
   const SValue* r = member(v, "$ref");
   return r && r->IsString() ? r : nullptr;
@@ -325,6 +346,7 @@ struct CompiledSchema::Impl {
   std::deque<Node> nodes;
   const Node* root = nullptr;
   bool has_unique_items = false;
+  bool has_enum = false;  // with uniqueItems: RapidJSON hashes values (see unhashable_number)
 };
 
 namespace {
@@ -395,6 +417,10 @@ class Loader {
         check_type(x, here);
       } else if (k == "enum") {
         if (!x.IsArray() || x.Empty()) fail(here, "\"enum\" must be a non-empty array");
+        impl_.has_enum = true;
+        if (unhashable_number(x)) {
+          fail(here, "\"enum\" holds a number of magnitude 2^63 or more, which RapidJSON 1.1.0 cannot compare");
+        }
       } else if (k == "properties" || k == "patternProperties" || k == "definitions" || k == "$defs") {
         if (!x.IsObject()) fail(here, "\"" + k + "\" must be an object");
         for (auto& p : x.GetObject()) {
@@ -1235,6 +1261,9 @@ bool start_budget(const CompiledSchema::Impl& impl, const rapidjson::Value& body
 }  // namespace
 
 std::vector<SchemaError> CompiledSchema::validate(const rapidjson::Value& body) const {
+  if ((impl_->has_enum || impl_->has_unique_items) && unhashable_number(body)) {
+    return {SchemaError{"", "holds a number of magnitude 2^63 or more, which this schema cannot check", ""}};
+  }
   std::optional<BudgetScope> scope;
   if (!start_budget(*impl_, body, &scope)) return {too_complex()};
   Run run(*impl_);
@@ -1247,6 +1276,7 @@ std::vector<SchemaError> CompiledSchema::validate(const rapidjson::Value& body) 
 }
 
 bool CompiledSchema::is_valid(const rapidjson::Value& body) const {
+  if ((impl_->has_enum || impl_->has_unique_items) && unhashable_number(body)) return false;
   std::optional<BudgetScope> scope;
   if (!start_budget(*impl_, body, &scope)) return false;
   Failure f;
