@@ -56,11 +56,12 @@ run_asan() {
     -DCMAKE_MODULE_LINKER_FLAGS="$link" >/dev/null
   cmake --build "$ASAN_BUILD" -j"$JOBS"
   local t_build=$((SECONDS - t0))
-  # Swagger UI's assets and the Redocly CLI, from the gcc build (scripts/setup.sh installs them).
+  # Swagger UI's assets and the Redocly CLI (scripts/setup.sh installs them), and playwright-core
+  # (tests/browser/run.sh installs it), from the gcc build when it has them.
   mkdir -p "$ASAN_BUILD/_deps"
   local d
-  for d in swagger-ui-dist openapi-validator; do
-    [ -e "$ASAN_BUILD/_deps/$d" ] || [ ! -d "$BUILD/_deps/$d" ] || ln -s "$BUILD/_deps/$d" "$ASAN_BUILD/_deps/$d"
+  for d in _deps/swagger-ui-dist _deps/openapi-validator browser; do
+    [ -e "$ASAN_BUILD/$d" ] || [ ! -d "$BUILD/$d" ] || ln -s "$BUILD/$d" "$ASAN_BUILD/$d"
   done
   reports=$ASAN_BUILD/san-reports
   rm -rf "$reports"
