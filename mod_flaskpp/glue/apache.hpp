@@ -14,6 +14,16 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 
+#include <cstddef>
+
+// APR's ring macros (APR_BRIGADE_FIRST/SENTINEL, APR_BRIGADE_INSERT_TAIL, ...) find a member's
+// offset with APR_OFFSETOF, which apr_general.h defines for C++ as `&((T*)NULL)->field`: a member
+// access through a null pointer, undefined behaviour (UBSan, scripts/sanitize.sh: "io.cpp: runtime
+// error: member access within null pointer of type 'struct apr_bucket'"). offsetof is defined for
+// APR's structs (standard-layout C structs) and gives the same value.
+#undef APR_OFFSETOF
+#define APR_OFFSETOF(s_type, field) offsetof(s_type, field)
+
 extern "C" {
 APLOG_USE_MODULE(flaskpp);
 }

@@ -10,7 +10,7 @@
 set -euo pipefail
 SRC=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 CONF="$SRC/conf/balancer-flaskpp.conf"
-HTTPD=/usr/sbin/apache2
+HTTPD=${FLASKPP_HTTPD:-/usr/sbin/apache2}
 MODS=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 for m in proxy proxy_http proxy_balancer lbmethod_byrequests slotmem_shm proxy_hcheck headers remoteip; do
   [ -f "$MODS/mod_$m.so" ] || { echo "FAIL: $MODS/mod_$m.so missing"; exit 1; }

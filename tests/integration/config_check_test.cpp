@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -50,7 +51,9 @@ class ConfigCheck : public ::testing::Test {
         << "# test body follows\n"
         << body << "\n";
     out.close();
-    std::string cmd = std::string(HTTPD_BIN) + " -t -f " + conf + " 2>&1";
+    // FLASKPP_HTTPD: another httpd binary or wrapper (scripts/sanitize.sh: httpd-sanitized.sh).
+    const char* httpd = std::getenv("FLASKPP_HTTPD");
+    std::string cmd = std::string(httpd && *httpd ? httpd : HTTPD_BIN) + " -t -f " + conf + " 2>&1";
     Outcome o;
     FILE* p = ::popen(cmd.c_str(), "r");
     std::array<char, 4096> buf{};

@@ -35,7 +35,7 @@ def load_instance(path):
 
 INSTANCE = load_instance(sys.argv[1])
 SOURCE, MODULE, SWAGGER_DIR = sys.argv[2], sys.argv[3], sys.argv[4]
-HTTPD = "/usr/sbin/apache2"
+HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 PORT = int(INSTANCE["PORT"])
 BASE = "http://127.0.0.1:%d" % PORT
 DEV = "http://127.0.0.1:%s" % INSTANCE["DEV_PORT"]

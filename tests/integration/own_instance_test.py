@@ -21,7 +21,7 @@ import unittest
 
 import requests
 
-HTTPD = "/usr/sbin/apache2"
+HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 GENERATION = "resuming normal operations"
 MODULE, SOURCE = sys.argv[1], sys.argv[2]

@@ -8,6 +8,8 @@ set -euo pipefail
 cmd=$1
 BUILD=$2
 STATE=$BUILD/it-instance.env
+# Another httpd binary or wrapper (scripts/sanitize.sh: tests/integration/httpd-sanitized.sh).
+HTTPD=${FLASKPP_HTTPD:-/usr/sbin/apache2}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -51,7 +53,7 @@ start)
         -e "s|@MODULES_DIR@|$MODULES_DIR|g" -e "s|@MODULE@|$BUILD/mod_flaskpp.so|g" -e "s|@BUILD@|$BUILD|g" \
         "$SRC/tests/integration/httpd.conf.in" > "$ROOT/httpd.conf"
     : > "$ROOT/logs/error_log"
-    if /usr/sbin/apache2 -f "$ROOT/httpd.conf" -k start && wait_http "http://127.0.0.1:$PORT/health" 20; then
+    if "$HTTPD" -f "$ROOT/httpd.conf" -k start && wait_http "http://127.0.0.1:$PORT/health" 20; then
       printf 'ROOT=%s\nPORT=%s\nDEV_PORT=%s\nQUICK_PORT=%s\n' "$ROOT" "$PORT" "$DEV_PORT" "$QUICK_PORT" > "$STATE"
       echo "httpd up on $PORT (dev $DEV_PORT), instance $ROOT"
       exit 0
@@ -69,7 +71,7 @@ stop)
   . "$STATE"
   if [ -f "$ROOT/run/httpd.pid" ]; then
     pid=$(cat "$ROOT/run/httpd.pid")
-    /usr/sbin/apache2 -f "$ROOT/httpd.conf" -k stop || kill "$pid" || true
+    "$HTTPD" -f "$ROOT/httpd.conf" -k stop || kill "$pid" || true
     for ((i = 0; i < 100; i++)); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1

@@ -40,7 +40,7 @@ import time
 import urllib.request
 import zlib
 
-HTTPD = "/usr/sbin/apache2"
+HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 MODULE, SOURCE, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
 STARTED = time.monotonic()
 # Error log lines that fail the test wherever they come from ...
