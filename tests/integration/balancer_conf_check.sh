@@ -104,6 +104,11 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 EOF
 /usr/bin/python3 "$T/backend.py" b1 "$B1" "$T/b1/log" & PIDS+=($!)
 /usr/bin/python3 "$T/backend.py" b2 "$B2" "$T/b2/log" & PIDS+=($!)
+# Both stand-ins must listen before the front's first request: a refused member is put in error
+# state for retry= seconds (AH00957) and would take no request during the test.
+for port in "$B1" "$B2"; do
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.05; done
+done
 "$HTTPD" -f "$T/front.conf" -k start
 
 fail() { echo "FAIL: $*"; echo "--- front error_log"; cat "$T/logs/error_log" 2>/dev/null; exit 1; }
