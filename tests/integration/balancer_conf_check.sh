@@ -107,7 +107,7 @@ EOF
 # Both stand-ins must listen before the front's first request: a refused member is put in error
 # state for retry= seconds (AH00957) and would take no request during the test.
 for port in "$B1" "$B2"; do
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.05; done
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 done
 "$HTTPD" -f "$T/front.conf" -k start
 
