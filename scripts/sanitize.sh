@@ -26,10 +26,11 @@ MSTCH=$BUILD/_deps/mstch-1.0.2
 what=${1:-all}
 case $what in asan | tsan | all) ;; *) echo "usage: $0 [asan|tsan|all]" >&2; exit 2 ;; esac
 
-if ! command -v clang++ >/dev/null 2>&1; then
+# clang and its sanitizer runtimes (libclang-rt-14-dev: libclang_rt.asan/tsan/ubsan).
+if ! command -v clang++ >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.so >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update >/dev/null
-  apt-get install -y --no-install-recommends clang >/dev/null
+  apt-get install -y --no-install-recommends clang libclang-rt-14-dev >/dev/null
 fi
 [ -f "$MSTCH/include/mstch/mstch.hpp" ] || { echo "no mstch source in $MSTCH: run scripts/setup.sh" >&2; exit 1; }
 
