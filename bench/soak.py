@@ -384,7 +384,10 @@ def slope(points):
 
 
 def commit_id():
-    r = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    try:  # a machine may run the repository without git installed
+        r = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return "unknown"
     return r.stdout.strip() or "unknown"
 
 
