@@ -192,10 +192,12 @@ bool MultipartParser::step() {
       }
       pos_ += i;
       header_scan_ = 0;
-      if (++parts_ > limits_.max_parts) {
+      // parts() counts the parts accepted: the one past the limit is refused, not counted.
+      if (parts_ >= limits_.max_parts) {
         throw MultipartError(MultipartError::Kind::kTooManyParts,
                              "more than " + std::to_string(limits_.max_parts) + " multipart parts");
       }
+      ++parts_;
       state_ = State::kHeaders;
       return true;
     }
