@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 import zlib
+from it_helpers import free_ports, wait_until, png, run  # noqa: E402
 
 HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")
 MODULE, SOURCE, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -62,40 +63,6 @@ def check(ok, what):
     if not ok:
         failures.append(what)
     return ok
-
-
-# --- helpers (copied from tests/integration/tls_http2_test.py) ------------------------------------
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def wait_until(predicate, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-def png(width, height, seed):
-    """A real PNG (8-bit grey), different for each seed."""
-    rows = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed) % 256 for x in range(width)) for y in range(height))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, **kw)
 
 
 # --- the instance ------------------------------------------------------------------------------
@@ -385,7 +352,6 @@ def multipart_body(parts, boundary=None):
         out += b"\r\n" + data + b"\r\n"
     out += b"--" + boundary.encode() + b"--\r\n"
     return out, "multipart/form-data; boundary=" + boundary
-
 
 
 def trickle(port, head, drip, interval=1.0, limit=30.0):

@@ -64,6 +64,7 @@ import zlib
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+from it_helpers import wait_until, png  # noqa: E402
 
 HTTPD = os.environ.get("FLASKPP_HTTPD") or "/usr/sbin/apache2"
 MODULE, SOURCE, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -97,32 +98,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def wait_until(predicate, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-def png(width, height, seed, noisy=False):
-    """A real PNG (8-bit grey), different for each seed; noisy: random pixels stored uncompressed."""
-    if noisy:
-        rnd = random.Random(seed)
-        rows = b"".join(b"\x00" + rnd.randbytes(width) for _ in range(height))
-        data = zlib.compress(rows, 0)
-    else:
-        rows = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed) % 256 for x in range(width)) for y in range(height))
-        data = zlib.compress(rows)
-
-    def chunk(kind, payload):
-        return (struct.pack(">I", len(payload)) + kind + payload +
-                struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) +
-            chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
 def multipart(field, filename, content, content_type="image/png"):

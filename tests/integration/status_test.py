@@ -22,6 +22,7 @@ import time
 import unittest
 
 import requests
+from it_helpers import free_ports, wait_until  # noqa: E402
 
 HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
@@ -34,25 +35,6 @@ PROVOKED = re.compile(r"FPP00004: 500 for GET /s/throw:|AH01630: client denied b
                       r"flaskpp-status:/flaskpp-status")
 PATTERNS = ["/health", "/s/pids", "/s/items/<int(min=1,max=100):n>", "/s/throw", "/s/only-post", "/s/dir/",
             "/s/<any(a,b):x>/x&y", "/s/go"]
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def wait_until(predicate, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 class Instance:
