@@ -6,6 +6,7 @@
 #include <rapidjson/internal/regex.h>
 #include <rapidjson/pointer.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -262,7 +263,137 @@ const rapidjson::Value* member(const rapidjson::Value& object, std::string_view 
   return it == object.MemberEnd() ? nullptr : &it->value;
 }
 
-// The "$ref" of a schema object, or null.
+// What RapidJSON 1.1.0's regex engine, given a pattern it accepts, would crash or hang on while
+// matching (found by the schema fuzzer). Its Thompson NFA adds states recursively and marks only
+// character states as visited, so:
+//   - a repeated group that can match the empty string, "(a*)*", loops without end (a stack
+//     overflow on the first match);
+//   - one input position reached by several empty paths, "(a?|b?)(c?|d?)...", is explored once per
+//     path, exponentially;
+//   - a long chain of quantifiers or repetition copies, "a++++..." or "a{1,100000}", recurses once
+//     per state.
+// ECMA-262, whose syntax JSON Schema patterns follow, refuses a quantifier after a quantifier
+// anyway ("a++"; "a+?" is lazy there, greedy-optional here). Returns why the pattern is refused, or
+// "" when it is safe. Walks RapidJSON's grammar: alternation, groups, . [class] \escape, ^ $
+// anywhere (they only set anchors), ? * + {n} {n,} {n,m}.
+constexpr std::size_t kMaxPatternStates = 2000;
+
+struct PatternShape {
+  bool nullable = true;
+  std::size_t states = 0;
+};
+
+class PatternCheck {
+ public:
+  explicit PatternCheck(std::string_view p) : p_(p) {}
+  std::string run() {
+    PatternShape all = alternation();
+    if (error_.empty() && all.states > kMaxPatternStates) {
+      error_ = "it expands to more than " + std::to_string(kMaxPatternStates) +
+               " states (repetition counts multiply), which RapidJSON matches recursively";
+    }
+    return error_;
+  }
+
+ private:
+  PatternShape alternation() {
+    PatternShape out{false, 0};
+    int nullable_branches = 0;
+    for (;;) {
+      PatternShape b = sequence();
+      out.states = add(out.states, b.states + 1);
+      if (b.nullable) ++nullable_branches;
+      if (i_ >= p_.size() || p_[i_] != '|') break;
+      ++i_;
+    }
+    out.nullable = nullable_branches > 0;
+    if (nullable_branches > 1 && error_.empty()) {
+      error_ = "more than one alternative of a group can match the empty string";
+    }
+    return out;
+  }
+
+  PatternShape sequence() {
+    PatternShape out{true, 0};
+    while (i_ < p_.size() && p_[i_] != '|' && p_[i_] != ')') {
+      char c = p_[i_];
+      if (c == '^' || c == '$') {
+        ++i_;
+        continue;
+      }
+      PatternShape a = atom();
+      int quantifiers = 0;
+      while (i_ < p_.size() && (p_[i_] == '?' || p_[i_] == '*' || p_[i_] == '+' || p_[i_] == '{')) {
+        if (++quantifiers > 1 && error_.empty()) {
+          error_ = "a quantifier follows another (write one; lazy quantifiers such as +? are not supported)";
+        }
+        if (a.nullable && error_.empty()) {
+          error_ = "a quantifier applies to something that can match the empty string";
+        }
+        a = quantified(a);
+      }
+      out.nullable = out.nullable && a.nullable;
+      out.states = add(out.states, a.states);
+    }
+    return out;
+  }
+
+  PatternShape atom() {
+    char c = p_[i_++];
+    if (c == '(') {
+      PatternShape g = alternation();
+      if (i_ < p_.size() && p_[i_] == ')') ++i_;
+      return g;
+    }
+    if (c == '[') {
+      if (i_ < p_.size() && p_[i_] == '^') ++i_;
+      while (i_ < p_.size() && p_[i_] != ']') i_ += p_[i_] == '\\' ? 2 : 1;
+      ++i_;
+      return {false, 1};
+    }
+    if (c == '\\') {
+      ++i_;
+      return {false, 1};
+    }
+    while (i_ < p_.size() && (static_cast<unsigned char>(p_[i_]) & 0xC0) == 0x80) ++i_;  // one code point
+    return {false, 1};
+  }
+
+  PatternShape quantified(PatternShape a) {
+    char q = p_[i_++];
+    if (q == '?' || q == '*') return {true, add(a.states, 1)};
+    if (q == '+') return {a.nullable, add(a.states, 1)};
+    std::size_t n = number(), m = n;
+    bool unbounded = false;
+    if (i_ < p_.size() && p_[i_] == ',') {
+      ++i_;
+      if (i_ < p_.size() && p_[i_] == '}') unbounded = true;
+      else m = number();
+    }
+    if (i_ < p_.size() && p_[i_] == '}') ++i_;
+    std::size_t copies = unbounded ? n + 1 : std::max<std::size_t>(m, 1);
+    return {n == 0 || a.nullable, add(mul(a.states, copies), 1)};
+  }
+
+  std::size_t number() {
+    std::size_t v = 0;
+    while (i_ < p_.size() && p_[i_] >= '0' && p_[i_] <= '9') {
+      v = std::min<std::size_t>(v * 10 + static_cast<std::size_t>(p_[i_] - '0'), 1u << 30);
+      ++i_;
+    }
+    return v;
+  }
+
+  static std::size_t add(std::size_t a, std::size_t b) { return std::min<std::size_t>(a + b, 1u << 30); }
+  static std::size_t mul(std::size_t a, std::size_t b) {
+    return a != 0 && b > (std::size_t{1} << 30) / a ? std::size_t{1} << 30 : a * b;
+  }
+
+  std::string_view p_;
+  std::size_t i_ = 0;
+  std::string error_;
+};
+
 // RapidJSON 1.1.0's schema Hasher (enum, uniqueItems) casts every double to a 64-bit integer,
 // which is undefined beyond int64/uint64 (found by the schema fuzzer): such numbers are refused in
 // a schema's enum and make a body fail validation where hashing would happen.
@@ -284,6 +415,7 @@ bool unhashable_number(const V& root) {
   return false;
 }
 
+// The "$ref" of a schema object, or null.
 const SValue* ref_of(const SValue& v) {
   const SValue* r = member(v, "$ref");
   return r && r->IsString() ? r : nullptr;
@@ -516,6 +648,10 @@ class Loader {
     if (!x.IsString()) fail(at, "\"pattern\" must be a string");
     std::string text(view(x));
     if (text.find('\0') != std::string::npos) fail(at, "a pattern must not contain NUL");
+    // First, before RapidJSON's parser expands repetitions ("a{999999999}" would take gigabytes).
+    if (std::string why = PatternCheck(text).run(); !why.empty()) {
+      fail(at, "pattern " + json_quoted(text) + " is refused: " + why);
+    }
     bool valid = false;
     try {
       valid = rapidjson::internal::GenericRegex<rapidjson::UTF8<>>(text.c_str()).IsValid();
@@ -644,6 +780,28 @@ class Loader {
     std::set<std::string_view> names;
     for (const auto& m : v.GetObject()) {
       if (!names.insert(view(m.name)).second) fail(at, "the member " + json_quoted(view(m.name)) + " appears twice");
+    }
+    // RapidJSON compiles every object of the document as a schema, wherever it stands (under an
+    // unknown keyword too), and its compile is not exception-safe: an assertion thrown from a
+    // pattern's parser leaks what it had allocated (found by the schema fuzzer). So whatever it
+    // would compile anywhere is checked here first: patterns and enum values.
+    if (const SValue* pattern = member(v, "pattern"); pattern && pattern->IsString()) {
+      std::string here = at;
+      append_token(here, "pattern");
+      check_pattern(*pattern, here);
+    }
+    if (const SValue* pp = member(v, "patternProperties"); pp && pp->IsObject()) {
+      for (const auto& p : pp->GetObject()) {
+        std::string here = at;
+        append_token(here, "patternProperties");
+        append_token(here, view(p.name));
+        check_pattern(p.name, here);
+      }
+    }
+    if (const SValue* e = member(v, "enum"); e && e->IsArray() && unhashable_number(*e)) {
+      std::string here = at;
+      append_token(here, "enum");
+      fail(here, "\"enum\" holds a number of magnitude 2^63 or more, which RapidJSON 1.1.0 cannot compare");
     }
     std::set<const SValue*> seen{&v};
     for (const SValue* cur = &v; const SValue* r = cur->IsObject() ? ref_of(*cur) : nullptr;) {

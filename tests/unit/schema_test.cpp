@@ -178,6 +178,55 @@ TEST(SchemaLoad, WhatRapidJson110WouldGetSilentlyWrongIsRefused) {
   }
 }
 
+// RapidJSON compiles every object of the file as a schema, under unknown keywords too, and leaks
+// what it allocated when its pattern parser throws (the schema fuzzer's LeakSanitizer finding,
+// tests/fuzz/corpus/schema/regression-leak-*). What it would compile there is refused first,
+// with the place named.
+TEST(SchemaLoad, PatternsAndEnumsUnderUnknownKeywordsAreCheckedToo) {
+  std::string m = config_error(R"({"type": "object", "0roperties": {"name": {"pattern": "([a0z]+$"}}})");
+  EXPECT_TRUE(contains(m, "at #/0roperties/name/pattern: pattern \"([a0z]+$\" is not supported")) << m;
+  m = config_error(R"({"x-vendor": [{"patternProperties": {"(a": {}}}]})");
+  EXPECT_TRUE(contains(m, "at #/x-vendor/0/patternProperties/(a: pattern")) << m;
+  m = config_error(R"({"examples": {"enum": [1e20]}})");
+  EXPECT_TRUE(contains(m, "at #/examples/enum: \"enum\" holds a number of magnitude 2^63")) << m;
+  // Unknown keywords holding valid patterns, or patterns that are not strings, still load.
+  auto schema = compile(R"({"x-vendor": {"pattern": "^[a-z]+$"}, "examples": [{"pattern": 5}], "type": "string"})");
+  EXPECT_TRUE(schema->is_valid(parse_json_body("\"abc\"")));
+}
+
+// RapidJSON 1.1.0's regex engine recurses without end on "(a*)*", exponentially on several empty
+// paths and once per state on long quantifier chains (the schema fuzzer's stack overflow,
+// tests/fuzz/corpus/schema/regression-stack-overflow-*): refused at load, with the reason.
+TEST(SchemaLoad, PatternsThatWouldCrashOrHangTheMatcherAreRefused) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"(a*)*", "can match the empty string"},
+      {"^(x?)+$", "can match the empty string"},
+      {"(a|b?)*c", "can match the empty string"},
+      {"(a?|b?)(c?|d?)", "more than one alternative"},
+      {"a++", "a quantifier follows another"},
+      {"[^-z]++++++++", "a quantifier follows another"},
+      {"a+?", "a quantifier follows another"},
+      {"a{2}*", "a quantifier follows another"},
+      {"a{1,100000}", "expands to more than 2000 states"},
+      {"(ab{1,50}){1,50}", "expands to more than 2000 states"},
+      {"^[a-z]+$x{999999999", "expands to more than 2000 states"},
+  };
+  for (const auto& [pattern, why] : refused) {
+    std::string m = config_error(std::string(R"({"type": "string", "pattern": ")") + pattern + "\"}");
+    EXPECT_TRUE(contains(m, "is refused: ")) << pattern << " -> " << m;
+    EXPECT_TRUE(contains(m, why)) << pattern << " -> " << m;
+  }
+  const char* fine[] = {"^[a-z0-9-]{1,63}(\\\\.[a-z0-9-]{1,63})*$", "(ab|c)?d*", "^(\\\\+|-)?[0-9]+$",
+                        "^(x|y?)z$", "a{0,500}", "^[\\\\^\\\\]]+$", "é+"};
+  for (const char* pattern : fine) {
+    auto schema = compile(std::string(R"({"type": "string", "pattern": ")") + pattern + "\"}");
+    EXPECT_TRUE(schema != nullptr) << pattern;
+  }
+  auto schema = compile(R"({"type": "string", "pattern": "^(ab|c)?d*$"})");
+  EXPECT_TRUE(schema->is_valid(parse_json_body("\"abddd\"")));
+  EXPECT_FALSE(schema->is_valid(parse_json_body("\"abcd\"")));
+}
+
 TEST(SchemaLoad, RecursionThroughPropertiesAndItemsIsFine) {
   // Each step goes one level down the body, so these end; compare the cycles refused above.
   auto schema = compile(R"({"anyOf": [{"type": "null"}, {"properties": {"next": {"$ref": "#"}}},
