@@ -9,8 +9,7 @@ kind of route without them, all in one private Apache and one run.
   10; --rounds 3; --conns 50. BENCH_DURATION=1 (a CI smoke run) takes about 20 s, 30 s with sessions.
 
 One Apache (event MPM, 4 x 50 threads as in harness.py; own ServerRoot under /var/tmp, free
-loopback port, PidFile, DefaultRuntimeDir, Mutex, ErrorLog; mod_socache_shmcb from
-/usr/lib/apache2/modules) serves every row:
+loopback port, PidFile, DefaultRuntimeDir, Mutex, ErrorLog) serves every row:
 
   part "ratelimit" (baseline: plain)
     plain            FlaskppRoute GET /plain handler health
@@ -82,7 +81,6 @@ User www-data
 Group www-data
 LoadModule mpm_event_module {modules}/mod_mpm_event.so
 LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so
 LoadModule flaskpp_module "{module}"
 ServerLimit 4
 StartServers 4
@@ -98,7 +96,7 @@ LogLevel warn
 
 # fail=closed: a failing counter store answers 503, which fails the run, instead of serving
 # unlimited (fail=open) and so measuring nothing.
-FlaskppRateLimitCache shmcb fail=closed
+FlaskppRateLimitCache shm fail=closed
 FlaskppRoute GET /plain handler health
 FlaskppRoute GET /limited handler health
 FlaskppRoute GET /limited-sliding handler health

@@ -27,7 +27,7 @@ struct ProcessState {
   JobSettings job_settings;        // the job directives
   std::unique_ptr<JobService> job_service;  // built in check_config when a route uses jobs
   RateLimitCacheSettings rate_cache;        // FlaskppRateLimitCache
-  SocacheRateStore* rate_store = nullptr;   // built in check_config when a server has limits; pconf owns it
+  ApacheRateStore* rate_store = nullptr;    // built in check_config when a server has limits; pconf owns it
 };
 
 // The state of the configuration cycle `pconf` belongs to, created on first use (the main

@@ -4,8 +4,10 @@
 #include <vector>
 
 #include <ap_provider.h>
+#include <apr_shm.h>
 #include <util_mutex.h>
 
+#include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/rate_limit_stage.hpp"
 #include "glue/boundary.hpp"
@@ -64,6 +66,58 @@ class Locked {
 
 }  // namespace
 
+void ApacheRateStore::start(apr_pool_t* pconf, server_rec* base) {
+  apr_status_t rv = ap_global_mutex_create(&mutex_, nullptr, kMutexType, nullptr, base, pconf, 0);
+  if (rv != APR_SUCCESS) throw core::ConfigError("cannot create the rate limit mutex: " + apr_error(rv));
+  init_storage(pconf, base);
+}
+
+void ApacheRateStore::child(apr_pool_t* pchild) {
+  if (!mutex_) return;
+  apr_status_t rv = apr_global_mutex_child_init(&mutex_, apr_global_mutex_lockfile(mutex_), pchild);
+  if (rv != APR_SUCCESS) {
+    // Never count without mutual exclusion: every limited request now fails the store (fail-open
+    // or fail-closed as configured, with its warning).
+    mutex_ = nullptr;
+    throw core::ConfigError("cannot re-open the rate limit mutex in the child: " + apr_error(rv));
+  }
+}
+
+// --- shm: the module's counter table ------------------------------------------------------------
+
+void ShmRateStore::init_storage(apr_pool_t* pconf, server_rec*) {
+  const std::size_t slots = core::CounterTable::slots_for(bytes_);
+  if (slots == 0) throw core::ConfigError("FlaskppRateLimitCache shm: the size is too small for a table");
+  apr_shm_t* shm = nullptr;
+  // Anonymous (no file): inherited by the children through fork, gone with the last of them. APR
+  // registers its destruction on pconf, so each configuration cycle gets a table of its own, and
+  // children of the previous generation keep theirs until they exit.
+  apr_status_t rv = apr_shm_create(&shm, core::CounterTable::bytes_for(slots), nullptr, pconf);
+  if (rv != APR_SUCCESS) {
+    throw core::ConfigError("cannot create the rate limit table (" + std::to_string(bytes_) +
+                            " bytes of shared memory): " + apr_error(rv));
+  }
+  std::uint64_t seed = 0;
+  if (apr_generate_random_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != APR_SUCCESS) {
+    throw core::ConfigError("cannot draw the rate limit table's hash key from the system's random source");
+  }
+  table_ = core::CounterTable::format(apr_shm_baseaddr_get(shm), slots, seed);
+}
+
+std::int64_t ShmRateStore::incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) {
+  Locked lock(mutex_);
+  if (!table_) throw core::RateStoreError("the rate limit table is not initialised");
+  return table_->incr(key, delta, ttl_s, now_s);
+}
+
+std::int64_t ShmRateStore::get(const std::string& key, std::int64_t now_s) {
+  Locked lock(mutex_);
+  if (!table_) throw core::RateStoreError("the rate limit table is not initialised");
+  return table_->get(key, now_s);
+}
+
+// --- any other socache --------------------------------------------------------------------------
+
 std::int64_t SocacheRateStore::incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s,
                                     std::int64_t now_s) {
   CallPool pool;
@@ -99,6 +153,29 @@ std::int64_t SocacheRateStore::get(const std::string& key, std::int64_t now_s) {
   return len == sizeof c && c.expires_at_s > now_s ? c.value : 0;
 }
 
+void SocacheRateStore::init_storage(apr_pool_t* pconf, server_rec* base) {
+  server_ = base;
+  // Expected use: keys of ~80 bytes, 16-byte values, windows of a minute or so.
+  ap_socache_hints hints{};
+  hints.avg_id_len = 80;
+  hints.avg_obj_size = sizeof(Counter);
+  hints.expiry_interval = apr_time_from_sec(60);
+  apr_status_t rv = provider_->init(instance_, kCacheName, &hints, base, pconf);
+  if (rv != APR_SUCCESS) {
+    throw core::ConfigError("cannot initialise the rate limit cache (" + std::string(provider_->name) +
+                            "): " + apr_error(rv));
+  }
+  // Registered after the store's own deletion cleanup, so it runs first (cleanups run in reverse).
+  apr_pool_cleanup_register(pconf, this, destroy, apr_pool_cleanup_null);
+}
+
+apr_status_t SocacheRateStore::destroy(void* data) noexcept {
+  return guard_cleanup([data] {
+    auto* store = static_cast<SocacheRateStore*>(data);
+    store->provider_->destroy(store->instance_, store->server_);
+  });
+}
+
 void register_rate_limit_mutex(apr_pool_t* pconf) {
   apr_status_t rv = ap_mutex_register(pconf, kMutexType, nullptr, APR_LOCK_DEFAULT, 0);
   if (rv != APR_SUCCESS) throw core::ConfigError("cannot register the rate limit mutex: " + apr_error(rv));
@@ -106,63 +183,31 @@ void register_rate_limit_mutex(apr_pool_t* pconf) {
 
 void prepare_rate_limits(apr_pool_t* pconf, apr_pool_t* ptemp, ProcessState& state) {
   const RateLimitCacheSettings& cs = state.rate_cache;
+  if (cs.provider == "shm") {
+    state.rate_store = make_pool_owned<ShmRateStore>(pconf, cs.shm_bytes);
+    return;
+  }
   const auto* provider = static_cast<const ap_socache_provider_t*>(
       ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, cs.provider.c_str(), AP_SOCACHE_PROVIDER_VERSION));
   if (!provider) {
-    throw core::ConfigError("FlaskppRateLimit needs the socache provider '" + cs.provider +
-                            "' (FlaskppRateLimitCache): load it, e.g. LoadModule socache_" + cs.provider +
-                            "_module modules/mod_socache_" + cs.provider + ".so");
+    throw core::ConfigError("FlaskppRateLimitCache " + cs.provider + " needs the socache provider '" + cs.provider +
+                            "': load it, e.g. LoadModule socache_" + cs.provider + "_module modules/mod_socache_" +
+                            cs.provider + ".so (or use shm, the module's own table)");
   }
   ap_socache_instance_t* instance = nullptr;
   if (const char* err = provider->create(&instance, cs.args.empty() ? nullptr : cs.args.c_str(), ptemp, pconf)) {
     throw core::ConfigError("FlaskppRateLimitCache " + cs.provider + (cs.args.empty() ? "" : ":" + cs.args) + ": " +
                             err);
   }
-  state.rate_store = make_pool_owned<SocacheRateStore>(pconf, provider, instance, nullptr);
+  state.rate_store = make_pool_owned<SocacheRateStore>(pconf, provider, instance);
 }
-
-namespace {
-
-apr_status_t destroy_cache(void* data) noexcept {
-  return guard_cleanup([data] {
-    auto* store = static_cast<SocacheRateStore*>(data);
-    store->provider_->destroy(store->instance_, store->server_);
-  });
-}
-
-}  // namespace
 
 void start_rate_limits(apr_pool_t* pconf, server_rec* base, ProcessState& state) {
-  SocacheRateStore* store = state.rate_store;
-  if (!store) return;
-  store->server_ = base;
-  apr_status_t rv = ap_global_mutex_create(&store->mutex_, nullptr, kMutexType, nullptr, base, pconf, 0);
-  if (rv != APR_SUCCESS) throw core::ConfigError("cannot create the rate limit mutex: " + apr_error(rv));
-  // Expected use: keys of ~80 bytes, 16-byte values, windows of a minute or so.
-  ap_socache_hints hints{};
-  hints.avg_id_len = 80;
-  hints.avg_obj_size = sizeof(Counter);
-  hints.expiry_interval = apr_time_from_sec(60);
-  rv = store->provider_->init(store->instance_, kCacheName, &hints, base, pconf);
-  if (rv != APR_SUCCESS) {
-    throw core::ConfigError("cannot initialise the rate limit cache (" + std::string(store->provider_->name) +
-                            "): " + apr_error(rv));
-  }
-  // Registered after the store's own deletion cleanup, so it runs first (cleanups run in reverse).
-  apr_pool_cleanup_register(pconf, store, destroy_cache, apr_pool_cleanup_null);
-  store->initialised_ = true;
+  if (state.rate_store) state.rate_store->start(pconf, base);
 }
 
 void child_rate_limits(apr_pool_t* pchild, ProcessState& state) {
-  SocacheRateStore* store = state.rate_store;
-  if (!store || !store->mutex_) return;
-  apr_status_t rv = apr_global_mutex_child_init(&store->mutex_, apr_global_mutex_lockfile(store->mutex_), pchild);
-  if (rv != APR_SUCCESS) {
-    // Never count without mutual exclusion: every limited request now fails the store (fail-open
-    // or fail-closed as configured, with its warning).
-    store->mutex_ = nullptr;
-  }
-  if (rv != APR_SUCCESS) throw core::ConfigError("cannot re-open the rate limit mutex in the child: " + apr_error(rv));
+  if (state.rate_store) state.rate_store->child(pchild);
 }
 
 }  // namespace flaskpp::glue
@@ -183,14 +228,36 @@ extern "C" const char* fpp_set_rate_limit_cache(cmd_parms* cmd, void*, const cha
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
     std::string text = spec;
     if (text.rfind("redis://", 0) == 0) {
-      throw core::ConfigError("'" + text + "': a Redis store for several hosts is not built yet; use a socache "
-                              "provider such as shmcb (or Apache's redis socache: redis:HOST:PORT)");
+      throw core::ConfigError("'" + text + "': a Redis store for several hosts is not built yet; use shm (one "
+                              "host), or Apache's redis socache (redis:HOST:PORT, mod_socache_redis)");
     }
     flaskpp::glue::RateLimitCacheSettings cs;
     auto colon = text.find(':');
     cs.provider = text.substr(0, colon);
     if (colon != std::string::npos) cs.args = text.substr(colon + 1);
-    if (cs.provider.empty()) throw core::ConfigError("a socache provider name is needed, e.g. shmcb");
+    if (cs.provider.empty()) throw core::ConfigError("a store is needed: shm[:SIZE], or a socache provider name");
+    if (cs.provider == "shm" || cs.provider == "shmcb") {
+      // shmcb is SPEC.md's name for the one-host store: the same table (mod_socache_shmcb's cyclic
+      // buffer evicts live counters under load). Its "[PATH](SIZE)" argument gives the size.
+      std::string size = cs.args;
+      if (cs.provider == "shmcb" && !size.empty()) {
+        auto open = size.find('(');
+        if (open == std::string::npos || size.back() != ')') {
+          throw core::ConfigError("'" + text + "': shmcb takes (SIZE) here, e.g. shmcb:(4M), or use shm:4M");
+        }
+        size = size.substr(open + 1, size.size() - open - 2);
+      }
+      if (!size.empty()) {
+        cs.shm_bytes = core::parse_size(size);
+        if (core::CounterTable::slots_for(cs.shm_bytes) == 0) {
+          throw core::ConfigError("'" + text + "': the table needs at least " +
+                                  std::to_string(core::CounterTable::bytes_for(core::CounterTable::kMinSlots)) +
+                                  " bytes");
+        }
+      }
+      cs.provider = "shm";
+      cs.args.clear();
+    }
     if (option) {
       std::string opt = option;
       if (opt == "fail=closed") cs.fail_closed = true;

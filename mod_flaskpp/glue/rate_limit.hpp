@@ -1,20 +1,28 @@
 // Rate limits in the lifecycle: FlaskppRateLimitCache (server config only) and the counter store
-// every child shares: an Apache socache (shmcb by default) behind a global mutex, the lifecycle
-// mod_authn_socache uses:
+// every child shares, behind the global mutex "flaskpp-ratelimit". Two kinds:
+//   shm[:SIZE] (default)  the module's own counter table (core/counter_table.hpp) in anonymous
+//                         shared memory: exact, never evicts a live counter, fails loudly when full.
+//                         `shmcb[:ARGS]`, the name SPEC.md uses, means the same table.
+//   PROVIDER[:ARGS]       any other Apache socache (memcache, redis, ...): counters are values in
+//                         the cache, as exact as the cache keeps them (caches may evict).
+// Lifecycle, as mod_authn_socache's:
 //   pre_config    the mutex type is registered ("flaskpp-ratelimit", so `Mutex` can configure it)
-//   check_config  the provider is looked up and its instance created (a missing provider module
-//                 fails `apachectl -t` with the LoadModule line to add)
-//   post_config   the mutex is created and the cache initialised, in the parent
-//   child_init    each child re-opens the mutex
+//   check_config  the store is built; a socache provider is looked up and its instance created (a
+//                 missing provider module fails `apachectl -t` with the LoadModule line to add)
+//   post_config   the mutex is created and the table or cache initialised, in the parent
+//   child_init    each child re-opens the mutex (the table's memory is inherited through fork)
 // A graceful restart rebuilds both with the configuration: counters start again from zero.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <ap_socache.h>
 #include <apr_global_mutex.h>
 
+#include "core/counter_table.hpp"
 #include "core/rate_limit.hpp"
 #include "glue/apache.hpp"
 
@@ -22,26 +30,56 @@ namespace flaskpp::glue {
 
 // What FlaskppRateLimitCache says.
 struct RateLimitCacheSettings {
-  std::string provider = "shmcb";  // a socache provider name
-  std::string args;                // its argument ("shmcb:/path(512000)"); empty: its defaults
-  bool fail_closed = false;        // fail=closed: 503 while the store fails (default fail=open)
+  static constexpr std::size_t kDefaultShmBytes = 4u << 20;  // 32767 counters of 128 bytes
+  std::string provider = "shm";  // "shm" (the module's table) or a socache provider name
+  std::string args;              // a socache provider's argument; empty: its defaults
+  std::size_t shm_bytes = kDefaultShmBytes;
+  bool fail_closed = false;      // fail=closed: 503 while the store fails (default fail=open)
+};
+
+// A store shared by every child behind the global mutex: the lifecycle both kinds share.
+class ApacheRateStore : public core::RateStore {
+ public:
+  // post_config: creates the mutex, then the storage. Throws ConfigError.
+  void start(apr_pool_t* pconf, server_rec* base);
+  // child_init: re-opens the mutex. Throws ConfigError (the store then fails every call).
+  void child(apr_pool_t* pchild);
+
+ protected:
+  virtual void init_storage(apr_pool_t* pconf, server_rec* base) = 0;
+  apr_global_mutex_t* mutex_ = nullptr;
+};
+
+// The module's counter table in anonymous shared memory, made in the parent before the children
+// fork, so each child maps the same pages.
+class ShmRateStore final : public ApacheRateStore {
+ public:
+  explicit ShmRateStore(std::size_t bytes) : bytes_(bytes) {}
+  std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override;
+  std::int64_t get(const std::string& key, std::int64_t now_s) override;
+
+ private:
+  void init_storage(apr_pool_t* pconf, server_rec* base) override;
+  std::size_t bytes_;
+  std::optional<core::CounterTable> table_;  // set in post_config; read-only handle afterwards
 };
 
 // The counters in a socache: each value is (count, expiry) under the cache's key, read, changed
 // and written back under the global mutex, so an increment is atomic across every process and
 // thread.
-class SocacheRateStore final : public core::RateStore {
+class SocacheRateStore final : public ApacheRateStore {
  public:
-  SocacheRateStore(const ap_socache_provider_t* provider, ap_socache_instance_t* instance, server_rec* s)
-      : provider_(provider), instance_(instance), server_(s) {}
+  SocacheRateStore(const ap_socache_provider_t* provider, ap_socache_instance_t* instance)
+      : provider_(provider), instance_(instance) {}
   std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override;
   std::int64_t get(const std::string& key, std::int64_t now_s) override;
 
+ private:
+  void init_storage(apr_pool_t* pconf, server_rec* base) override;
+  static apr_status_t destroy(void* data) noexcept;
   const ap_socache_provider_t* provider_;
   ap_socache_instance_t* instance_;
-  server_rec* server_;
-  apr_global_mutex_t* mutex_ = nullptr;  // created in post_config, re-opened in child_init
-  bool initialised_ = false;             // post_config ran (never for `apachectl -t`)
+  server_rec* server_ = nullptr;
 };
 
 struct ProcessState;
@@ -49,7 +87,7 @@ struct ProcessState;
 void register_rate_limit_mutex(apr_pool_t* pconf);
 // check_config, when a server has FlaskppRateLimit rules: builds state.rate_store. Throws ConfigError.
 void prepare_rate_limits(apr_pool_t* pconf, apr_pool_t* ptemp, ProcessState& state);
-// post_config (not in the dry run): creates the mutex and initialises the cache. Throws ConfigError.
+// post_config (not in the dry run): creates the mutex and initialises the store. Throws ConfigError.
 void start_rate_limits(apr_pool_t* pconf, server_rec* base, ProcessState& state);
 // child_init: re-opens the mutex in the child. Throws ConfigError.
 void child_rate_limits(apr_pool_t* pchild, ProcessState& state);

@@ -104,11 +104,8 @@ check $? "examples/hello builds against the installed -dev package (log: $T/hell
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { local i; for ((i = 0; i < 200; i++)); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.1; done; return 1; }
 
-shmcb_was_enabled=no
-[ -e /etc/apache2/mods-enabled/socache_shmcb.load ] && shmcb_was_enabled=yes
 a2enmod -q flaskpp && a2ensite -q flaskpp-demo
 check $? "a2enmod flaskpp && a2ensite flaskpp-demo"
-[ -e /etc/apache2/mods-enabled/socache_shmcb.load ]; check $? "a2enmod flaskpp enabled socache_shmcb too (# Depends:)"
 
 instance_env() {  # NAME CONFDIR: Debian's envvars with this instance's own PidFile and directories
   local inst=$T/inst-$1
@@ -194,7 +191,6 @@ bad=$(bad_log_lines "$T/inst-docker/stderr")
 # --- 5. disable, purge: the system as before -------------------------------------------------------
 a2dissite -q flaskpp-demo && a2dismod -q flaskpp
 check $? "a2dissite flaskpp-demo && a2dismod flaskpp"
-[ "$shmcb_was_enabled" = yes ] || a2dismod -q socache_shmcb
 dpkg --purge "$DEV" "$MAIN" > "$T/dpkg-purge.log" 2>&1
 check $? "dpkg --purge both packages"
 snapshot "$T/after"

@@ -89,7 +89,7 @@ class Instance:
         modules = run(["apxs", "-q", "LIBEXECDIR"], check=True, text=True).stdout.strip()
         root = self.root
         loads = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, modules, m) for m in (
-            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "socache_shmcb", "reqtimeout"))
+            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "reqtimeout"))
         conf = f"""# hostile_http_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs) + mod_reqtimeout.
 ServerRoot "{root}"
 ServerName 127.0.0.1

@@ -150,7 +150,7 @@ class Instance:
                                  text=True).stdout.strip()
         root = self.root
         loads = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, modules, m) for m in (
-            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "socache_shmcb"))
+            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id"))
         conf = f"""# restarts_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs), a slow test job.
 ServerRoot "{root}"
 ServerName 127.0.0.1
