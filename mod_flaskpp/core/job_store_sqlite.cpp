@@ -412,13 +412,24 @@ SqliteJobStore::Connection* SqliteJobStore::acquire() {
 }
 
 void SqliteJobStore::give_back(Connection* c) {
-  std::lock_guard<std::mutex> lock(pool_mutex_);
-  if (c->pid() != ::getpid()) return;  // borrowed before a fork: abandon
-  if (pool_pid_ != ::getpid()) {
-    idle_.clear();
-    pool_pid_ = ::getpid();
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (c->pid() != ::getpid()) return;  // borrowed before a fork: abandon
+    if (pool_pid_ != ::getpid()) {
+      idle_.clear();
+      pool_pid_ = ::getpid();
+    }
+    if (idle_.size() < options_.max_idle_connections) {
+      idle_.push_back(c);
+      return;
+    }
   }
-  idle_.push_back(c);
+  delete c;  // beyond the idle cap: closed outside the lock
+}
+
+std::size_t SqliteJobStore::idle_connections() {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  return pool_pid_ == ::getpid() ? idle_.size() : 0;
 }
 
 bool SqliteJobStore::enqueue(const JobRecord& job, std::size_t queue_max) {

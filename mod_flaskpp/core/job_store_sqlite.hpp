@@ -25,6 +25,10 @@ struct SqliteJobStoreOptions {
   // process or child, which is what Apache needs, at a fraction of the fsyncs.
   bool synchronous_full = false;
   std::int64_t busy_timeout_ms = 5000;  // how long a writer waits for another's lock
+  // Idle connections kept per process; one given back beyond this is closed. A burst of request
+  // threads posting jobs (up to ThreadsPerChild at once) would otherwise leave that many open
+  // connections, each with its page cache, for the life of the child.
+  std::size_t max_idle_connections = 8;
 };
 
 // Thread-safe, and safe across fork(): SQLite forbids carrying an open connection into a child.
@@ -47,6 +51,8 @@ class SqliteJobStore final : public JobStore {
   const std::string& path() const { return path_; }
   // Closes the idle connections of this process (runs automatically before every fork()).
   void close_connections() noexcept;
+  // Idle connections of this process now (at most options.max_idle_connections), for tests.
+  std::size_t idle_connections();
 
   bool enqueue(const JobRecord& job, std::size_t queue_max) override;
   std::optional<JobRecord> claim(const std::string& owner, std::int64_t now_ms, std::int64_t lease_ms) override;

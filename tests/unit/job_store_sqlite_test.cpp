@@ -238,6 +238,33 @@ TEST(SqliteJobStoreTest, ManyThreadsClaimEachJobOnce) {
   EXPECT_EQ(store.count_active(), 0u);
 }
 
+// A burst of threads leaves at most max_idle_connections open afterwards (the soak's finding: the
+// pool used to keep one connection per thread that ever posted a job, for the child's life).
+TEST(SqliteJobStoreTest, IdleConnectionsAreCappedAfterABurst) {
+  TempDir dir;
+  SqliteJobStoreOptions options;
+  EXPECT_EQ(options.max_idle_connections, 8u);
+  options.max_idle_connections = 2;
+  SqliteJobStore store(dir.str() + "/jobs.db", options);
+  EXPECT_EQ(store.idle_connections(), 0u);  // the constructor's connection is closed
+  JobRecord j = make_job("t", 1);
+  ASSERT_TRUE(store.enqueue(j, 10));
+  EXPECT_EQ(store.idle_connections(), 1u);  // kept for the next call
+  std::atomic<int> found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) found += store.get(j.id).has_value();
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(found.load(), 16 * 200);
+  EXPECT_GE(store.idle_connections(), 1u);
+  EXPECT_LE(store.idle_connections(), 2u);
+  store.close_connections();
+  EXPECT_EQ(store.idle_connections(), 0u);
+}
+
 // Two forked processes with two threads each claim from one file; every job is run exactly once.
 TEST(SqliteJobStoreTest, TwoProcessesClaimEachJobExactlyOnce) {
   TempDir dir;
