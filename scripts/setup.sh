@@ -19,6 +19,7 @@ PACKAGES=(
   libcurl4-openssl-dev curl python3 python3-requests
   dpkg-dev ca-certificates chromium
   openssl nghttp2-client python3-h2
+  libhiredis-dev redis-server
 )
 # The browser test drives Chromium with playwright-core from npm: Debian's node and npm, unless a
 # node is already installed (a nodesource node brings its own npm, which Debian's npm conflicts with).
