@@ -12,6 +12,7 @@ namespace flaskpp::core {
 namespace {
 
 constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMaxPeriodSeconds = 100LL * 360 * 86400;
 
 struct Unit {
   const char* name;
@@ -92,7 +93,10 @@ RateLimit parse_one(const std::string& part) {
   }
   skip_spaces(part, pos);
   if (pos != part.size()) refuse(part, "unexpected \"" + part.substr(pos) + "\" after the unit");
-  if (multiple > kMaxInt / unit->seconds) refuse(part, "period too long");
+  // At most 100 of `limits`' years: window arithmetic (two periods past now, for the sliding
+  // window's counter) then stays far from int64's range (the rate_limit fuzzer's finding:
+  // "5 per 2888888888888 months" overflowed it).
+  if (multiple > kMaxPeriodSeconds / unit->seconds) refuse(part, "period too long (at most 100 years)");
   limit.period_seconds = multiple * unit->seconds;
   return limit;
 }

@@ -98,7 +98,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Refused{"10/minutes/", "\"/\""}, Refused{"1/hour 2/day", "2/day"},
                       Refused{"99999999999999999999/minute", "too large"},
                       Refused{"1/99999999999999999999 seconds", "too large"},
-                      Refused{"1/9999999999999999 years", "too long"}));
+                      Refused{"1/9999999999999999 years", "too long"},
+                      Refused{"5 per 2888888888888 months", "at most 100 years"},  // the fuzzer's overflow
+                      Refused{"1/101 years", "at most 100 years"}));
 
 // ---- MemoryRateStore ------------------------------------------------------------------------
 
