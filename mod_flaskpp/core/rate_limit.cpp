@@ -160,6 +160,15 @@ std::vector<RateLimit> parse_limits(const std::string& spec) {
 
 RateStore::~RateStore() = default;
 
+std::vector<std::int64_t> RateStore::apply(const std::vector<CounterOp>& ops, std::int64_t now_s) {
+  std::vector<std::int64_t> values;
+  values.reserve(ops.size());
+  for (const CounterOp& op : ops) {
+    values.push_back(op.read_only ? get(op.key, now_s) : incr(op.key, op.delta, op.ttl_s, now_s));
+  }
+  return values;
+}
+
 std::int64_t MemoryRateStore::incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s,
                                    std::int64_t now_s) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -212,31 +221,39 @@ std::string RateLimiter::key_for(const std::string& client_key, const RateLimit&
          "/" + std::to_string(window_index) + "/" + client_key;
 }
 
-RateLimiter::Outcome RateLimiter::hit_one(const std::string& client_key, const RateLimit& limit,
-                                          std::int64_t now) const {
+void RateLimiter::plan(const std::string& client_key, const RateLimit& limit, std::int64_t now,
+                       std::vector<CounterOp>& ops) const {
+  const std::int64_t period = limit.period_seconds;
+  const std::int64_t window = floor_div(now, period);
+  const std::int64_t window_end = (window + 1) * period;
+  if (strategy_ == RateStrategy::kSlidingWindowCounter) {
+    ops.push_back(CounterOp{key_for(client_key, limit, window - 1), 0, 0, true});
+    // The current counter lives two periods so that it serves as the "previous" counter during
+    // the next window.
+    ops.push_back(CounterOp{key_for(client_key, limit, window), 1, window_end + period - now, false});
+  } else {
+    ops.push_back(CounterOp{key_for(client_key, limit, window), 1, window_end - now, false});
+  }
+}
+
+RateLimiter::Outcome RateLimiter::decide(const RateLimit& limit, std::int64_t now, std::int64_t prev,
+                                         std::int64_t current) const {
   const std::int64_t period = limit.period_seconds;
   const std::int64_t window = floor_div(now, period);
   const std::int64_t window_end = (window + 1) * period;
   const std::int64_t elapsed = now - window * period;
   Outcome out{};
-  out.key = key_for(client_key, limit, window);
 
   if (strategy_ == RateStrategy::kFixedWindow) {
-    out.ttl_s = window_end - now;
-    std::int64_t value = guarded([&] { return store_.incr(out.key, 1, out.ttl_s, now); });
-    out.allowed = value <= limit.count;
-    out.remaining = std::max<std::int64_t>(0, limit.count - value);
+    out.allowed = current <= limit.count;
+    out.remaining = std::max<std::int64_t>(0, limit.count - current);
     out.reset_epoch_s = window_end;
     out.retry_after_s = out.allowed ? 0 : window_end - now;
     return out;
   }
 
-  // Sliding window counter. The current counter lives two periods so that it serves as the
-  // "previous" counter during the next window.
-  std::string prev_key = key_for(client_key, limit, window - 1);
-  std::int64_t prev = std::max<std::int64_t>(0, guarded([&] { return store_.get(prev_key, now); }));
-  out.ttl_s = window_end + period - now;
-  std::int64_t current = guarded([&] { return store_.incr(out.key, 1, out.ttl_s, now); });
+  // Sliding window counter.
+  prev = std::max<std::int64_t>(0, prev);
   std::int64_t count = weighted_previous(prev, elapsed, period) + current;
   out.allowed = count <= limit.count;
   out.remaining = std::max<std::int64_t>(0, limit.count - count);
@@ -266,9 +283,23 @@ RateDecision RateLimiter::hit(const std::string& client_key,
   if (limits.empty()) return decision;
   const std::int64_t now = clock_();
   // Every limit is hit, even after one refuses, so the reported Retry-After is the longest wait.
+  std::vector<CounterOp> ops;
+  ops.reserve(limits.size() * 2);
+  for (const RateLimit& limit : limits) plan(client_key, limit, now, ops);
+  std::vector<std::int64_t> values;
+  guarded([&] {
+    values = store_.apply(ops, now);
+    return std::int64_t{0};
+  });
+  if (values.size() != ops.size()) throw RateStoreError("rate limit store answered " + std::to_string(values.size()) +
+                                                        " values for " + std::to_string(ops.size()) + " operations");
   std::vector<Outcome> outcomes;
   outcomes.reserve(limits.size());
-  for (const RateLimit& limit : limits) outcomes.push_back(hit_one(client_key, limit, now));
+  const bool sliding = strategy_ == RateStrategy::kSlidingWindowCounter;
+  for (std::size_t i = 0, op = 0; i < limits.size(); ++i) {
+    std::int64_t prev = sliding ? values[op++] : 0;
+    outcomes.push_back(decide(limits[i], now, prev, values[op++]));
+  }
 
   bool allowed = std::all_of(outcomes.begin(), outcomes.end(),
                              [](const Outcome& o) { return o.allowed; });
@@ -282,9 +313,14 @@ RateDecision RateLimiter::hit(const std::string& client_key,
     if (better) chosen = static_cast<int>(i);
   }
   if (!allowed) {
-    for (const Outcome& o : outcomes) {
-      guarded([&] { return store_.incr(o.key, -1, o.ttl_s, now); });
+    std::vector<CounterOp> undo;
+    for (const CounterOp& op : ops) {
+      if (!op.read_only) undo.push_back(CounterOp{op.key, -op.delta, op.ttl_s, false});
     }
+    guarded([&] {
+      store_.apply(undo, now);
+      return std::int64_t{0};
+    });
   }
   const Outcome& o = outcomes[chosen];
   decision.allowed = allowed;

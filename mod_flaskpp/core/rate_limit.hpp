@@ -35,7 +35,15 @@ class RateStoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Counters with an expiry: the operations every backend (shared-memory socache, Redis
+// One step of RateStore::apply: add delta to key's counter (as incr), or read it (as get).
+struct CounterOp {
+  std::string key;
+  std::int64_t delta = 0;
+  std::int64_t ttl_s = 0;
+  bool read_only = false;  // get: never creates the counter
+};
+
+// Counters with an expiry: the operations every backend (shared-memory table, socache, Redis
 // INCRBY+EXPIRE) can do atomically. Times are epoch seconds from the limiter's clock, passed in so
 // backends and tests need no clock of their own. Implementations must be thread-safe.
 class RateStore {
@@ -48,6 +56,9 @@ class RateStore {
                             std::int64_t now_s) = 0;
   // The counter's value, 0 when missing or expired.
   virtual std::int64_t get(const std::string& key, std::int64_t now_s) = 0;
+  // The ops in order, as one step where the backend can (one lock hold, one network round trip);
+  // returns each op's value after it. The default calls incr and get one by one.
+  virtual std::vector<std::int64_t> apply(const std::vector<CounterOp>& ops, std::int64_t now_s);
 };
 
 // In-process store: one mutex over a map. Exact across threads, not across processes; for tests
@@ -101,7 +112,8 @@ struct RateDecision {
 // mutable state of its own. Exactness across processes comes from the store's atomic incr.
 //
 // A refused hit is not counted on any limit: hit() increments every limit, and if one refuses it
-// undoes its increments. So "N per period" lets exactly N of M requests through, a client hammering
+// undoes its increments. The increments (and the sliding window's reads) go to the store in one
+// apply(): one lock hold or round trip per allowed hit, a second one to undo a refused hit. So "N per period" lets exactly N of M requests through, a client hammering
 // a short limit does not burn its long limits ("10/minute;100/day"), and the result does not
 // depend on the order of the limits. `limits`' sliding window counter behaves the same; its fixed
 // window keeps counting refused hits, which only lengthens lock-outs, so we do not copy it.
@@ -123,10 +135,13 @@ class RateLimiter {
     std::int64_t remaining;
     std::int64_t reset_epoch_s;
     std::int64_t retry_after_s;
-    std::string key;  // counter incremented by this hit, to undo it
-    std::int64_t ttl_s;
   };
-  Outcome hit_one(const std::string& client_key, const RateLimit& limit, std::int64_t now) const;
+  // Appends the ops one limit needs (sliding window: read the previous window, then increment;
+  // fixed window: increment).
+  void plan(const std::string& client_key, const RateLimit& limit, std::int64_t now,
+            std::vector<CounterOp>& ops) const;
+  // The limit's outcome from its ops' values (prev is 0 for a fixed window).
+  Outcome decide(const RateLimit& limit, std::int64_t now, std::int64_t prev, std::int64_t current) const;
   std::string key_for(const std::string& client_key, const RateLimit& limit,
                       std::int64_t window_index) const;
 

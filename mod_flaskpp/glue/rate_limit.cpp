@@ -116,14 +116,54 @@ std::int64_t ShmRateStore::get(const std::string& key, std::int64_t now_s) {
   return table_->get(key, now_s);
 }
 
+std::vector<std::int64_t> ShmRateStore::apply(const std::vector<core::CounterOp>& ops, std::int64_t now_s) {
+  Locked lock(mutex_);
+  if (!table_) throw core::RateStoreError("the rate limit table is not initialised");
+  std::vector<std::int64_t> values;
+  values.reserve(ops.size());
+  try {
+    for (const core::CounterOp& op : ops) {
+      values.push_back(op.read_only ? table_->get(op.key, now_s) : table_->incr(op.key, op.delta, op.ttl_s, now_s));
+    }
+  } catch (...) {
+    // Nothing of a failed batch stays counted: undo the increments made before the failing one
+    // (their counters exist, so these cannot fail).
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (!ops[i].read_only) table_->incr(ops[i].key, -ops[i].delta, ops[i].ttl_s, now_s);
+    }
+    throw;
+  }
+  return values;
+}
+
 // --- any other socache --------------------------------------------------------------------------
 
 std::int64_t SocacheRateStore::incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s,
                                     std::int64_t now_s) {
+  Locked lock(mutex_);
+  return incr_locked(key, delta, ttl_s, now_s);
+}
+
+std::int64_t SocacheRateStore::get(const std::string& key, std::int64_t now_s) {
+  Locked lock(mutex_);
+  return get_locked(key, now_s);
+}
+
+std::vector<std::int64_t> SocacheRateStore::apply(const std::vector<core::CounterOp>& ops, std::int64_t now_s) {
+  Locked lock(mutex_);
+  std::vector<std::int64_t> values;
+  values.reserve(ops.size());
+  for (const core::CounterOp& op : ops) {
+    values.push_back(op.read_only ? get_locked(op.key, now_s) : incr_locked(op.key, op.delta, op.ttl_s, now_s));
+  }
+  return values;
+}
+
+std::int64_t SocacheRateStore::incr_locked(const std::string& key, std::int64_t delta, std::int64_t ttl_s,
+                                           std::int64_t now_s) {
   CallPool pool;
   const auto* id = reinterpret_cast<const unsigned char*>(key.data());
   auto idlen = static_cast<unsigned int>(key.size());
-  Locked lock(mutex_);
   Counter c{};
   unsigned int len = sizeof c;
   apr_status_t rv = provider_->retrieve(instance_, server_, id, idlen, reinterpret_cast<unsigned char*>(&c), &len,
@@ -140,9 +180,8 @@ std::int64_t SocacheRateStore::incr(const std::string& key, std::int64_t delta, 
   return c.value;
 }
 
-std::int64_t SocacheRateStore::get(const std::string& key, std::int64_t now_s) {
+std::int64_t SocacheRateStore::get_locked(const std::string& key, std::int64_t now_s) {
   CallPool pool;
-  Locked lock(mutex_);
   Counter c{};
   unsigned int len = sizeof c;
   apr_status_t rv = provider_->retrieve(instance_, server_, reinterpret_cast<const unsigned char*>(key.data()),

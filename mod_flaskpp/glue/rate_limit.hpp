@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <ap_socache.h>
 #include <apr_global_mutex.h>
@@ -57,6 +58,8 @@ class ShmRateStore final : public ApacheRateStore {
   explicit ShmRateStore(std::size_t bytes) : bytes_(bytes) {}
   std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override;
   std::int64_t get(const std::string& key, std::int64_t now_s) override;
+  // Under one hold of the mutex; a failing op (table full) undoes the batch's earlier increments.
+  std::vector<std::int64_t> apply(const std::vector<core::CounterOp>& ops, std::int64_t now_s) override;
 
  private:
   void init_storage(apr_pool_t* pconf, server_rec* base) override;
@@ -73,8 +76,11 @@ class SocacheRateStore final : public ApacheRateStore {
       : provider_(provider), instance_(instance) {}
   std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override;
   std::int64_t get(const std::string& key, std::int64_t now_s) override;
+  std::vector<std::int64_t> apply(const std::vector<core::CounterOp>& ops, std::int64_t now_s) override;
 
  private:
+  std::int64_t incr_locked(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s);
+  std::int64_t get_locked(const std::string& key, std::int64_t now_s);
   void init_storage(apr_pool_t* pconf, server_rec* base) override;
   static apr_status_t destroy(void* data) noexcept;
   const ap_socache_provider_t* provider_;

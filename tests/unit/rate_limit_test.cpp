@@ -431,5 +431,41 @@ TEST(RateLimiterStoreErrors, AnyStoreFailureBecomesRateStoreError) {
   }
 }
 
+// The limiter sends a hit's operations in one apply() (one lock hold or Redis round trip), and a
+// refused hit's undo in a second one; a store answering the wrong number of values is an error.
+class CountingStore : public MemoryRateStore {
+ public:
+  std::vector<std::int64_t> apply(const std::vector<CounterOp>& ops, std::int64_t now_s) override {
+    batches.push_back(ops.size());
+    std::vector<std::int64_t> v = MemoryRateStore::apply(ops, now_s);
+    if (drop_one) v.pop_back();
+    return v;
+  }
+  std::vector<std::size_t> batches;
+  bool drop_one = false;
+};
+
+TEST(RateLimiterStoreCalls, OneBatchPerAllowedHitTwoPerRefusedHit) {
+  FakeClock clock;
+  CountingStore fixed;
+  RateLimiter a(fixed, clock.fn());
+  auto limits = parse_limits("2/minute;10/hour");
+  EXPECT_TRUE(a.hit("c", limits).allowed);
+  EXPECT_TRUE(a.hit("c", limits).allowed);
+  EXPECT_FALSE(a.hit("c", limits).allowed);
+  EXPECT_EQ(fixed.batches, (std::vector<std::size_t>{2, 2, 2, 2}));  // the third hit: hits, then undo
+  EXPECT_EQ(fixed.get("LIMITER/10/3600/0/c", clock.now), 2);          // the refused hit is not counted
+
+  CountingStore sliding;
+  RateLimiter b(sliding, clock.fn(), RateStrategy::kSlidingWindowCounter);
+  EXPECT_TRUE(b.hit("c", limits).allowed);
+  EXPECT_EQ(sliding.batches, (std::vector<std::size_t>{4}));  // two reads and two increments
+
+  CountingStore broken;
+  broken.drop_one = true;
+  RateLimiter c(broken, clock.fn());
+  EXPECT_THROW(c.hit("c", limits), RateStoreError);
+}
+
 }  // namespace
 }  // namespace flaskpp::core
