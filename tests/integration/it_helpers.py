@@ -164,6 +164,24 @@ class PrivateApache:
         with open(self.conf, "w") as f:
             f.write(self.conf_text())
 
+    def conf_head(self, modules, module, modules_dir=None, listen=None):
+        """The lines every private instance starts with: ServerRoot, ServerName, Listen (LISTEN, or
+        each port on 127.0.0.1), PidFile, runtime dir and mutexes in ROOT/run, User/Group www-data,
+        then LoadModule for Apache's MODULES (from MODULES_DIR, default apxs's) and mod_flaskpp."""
+        root = self.root
+        listens = "".join("Listen %s\n" % l for l in (listen or ["127.0.0.1:%d" % self.ports[name]
+                                                                  for name in self.port_names]))
+        return f"""ServerRoot "{root}"
+ServerName 127.0.0.1
+{listens}PidFile "{root}/run/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+User www-data
+Group www-data
+
+{load_modules(modules, modules_dir)}LoadModule flaskpp_module "{module}"
+"""
+
     # --- running
     def httpd(self, *args, env=None, **kw):
         """HTTPD -f CONF ARGS (output captured as text), in self.env unless ENV is given."""
@@ -181,20 +199,21 @@ class PrivateApache:
         except (OSError, http.client.HTTPException):
             return False
 
-    def start(self, again=False):
+    def start(self, configured=False):
         """Chooses ports, writes the configuration, empties the error_log and starts Apache, until
-        it answers (5 tries: a port taken between choosing and binding). again: starts it once
-        more as it was configured (after a stop or a kill), the error_log kept."""
+        it answers (5 tries: a port taken between choosing and binding). configured: the
+        configuration is written already (a start after a stop or a kill, or one checked with -t
+        first): one try as it is, the error_log kept."""
         res = None
-        for _ in range(1 if again else 5):
-            if not again:
+        for _ in range(1 if configured else 5):
+            if not configured:
                 self.choose_ports()
                 self.write_conf()
                 open(self.log, "w").close()
             res = self.httpd("-k", "start")
             if res.returncode == 0 and wait_until(self.answers, self.start_timeout):
                 return True
-            if not again:
+            if not configured:
                 self.stop()
         raise ApacheDidNotStart("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
 
@@ -249,24 +268,15 @@ class PrivateApache:
 def demo_conf(inst, module, build, modules, mpm, extra, access_log="", log_level="warn flaskpp:info",
               listen=None, title=""):
     """The demo's server as conf/httpd.conf.in makes it (minus rotatelogs) for the PrivateApache
-    INST (which copy_demo() laid out): Apache's MODULES and mod_flaskpp (MODULE), the MPM lines,
-    LogLevel, the access log's LogFormat/CustomLog lines, the demo's conf/flaskpp-server.conf and
-    conf/flaskpp.conf with its plugins from BUILD/examples, then what the test adds (EXTRA).
-    LISTEN: the Listen arguments (default: the first port). TITLE: the first line's comment."""
+    INST (which copy_demo() laid out): conf_head() with Apache's MODULES and mod_flaskpp (MODULE),
+    the MPM lines, LogLevel, the access log's LogFormat/CustomLog lines, the demo's
+    conf/flaskpp-server.conf and conf/flaskpp.conf with its plugins from BUILD/examples, then what
+    the test adds (EXTRA). LISTEN: the Listen arguments (default: every port). TITLE: the first
+    line's comment."""
     root = inst.root
-    listens = "".join("Listen %s\n" % l for l in (listen or ["127.0.0.1:%d" % inst.port]))
-    loads = load_modules(modules)
+    head = inst.conf_head(modules, module, listen=listen)
     return f"""# {title}
-ServerRoot "{root}"
-ServerName 127.0.0.1
-{listens}PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-
-{loads}LoadModule flaskpp_module "{module}"
-{mpm}
+{head}{mpm}
 TypesConfig /etc/mime.types
 AddDefaultCharset utf-8
 

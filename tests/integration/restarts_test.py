@@ -157,7 +157,7 @@ class Instance(PrivateApache):
             # which `-k start` takes for a running server: its pidfile is stale, remove it.
             os.unlink(self.pidfile)
         # first: new port and configuration (5 tries); else the same again, once, the error_log kept.
-        super().start(again=not first)
+        super().start(configured=not first)
         self.remember_group()
         return True
 
