@@ -266,15 +266,15 @@ Group www-data
 
 
 def demo_conf(inst, module, build, modules, mpm, extra, access_log="", log_level="warn flaskpp:info",
-              listen=None, title=""):
+              listen=None, title="", modules_dir=None):
     """The demo's server as conf/httpd.conf.in makes it (minus rotatelogs) for the PrivateApache
     INST (which copy_demo() laid out): conf_head() with Apache's MODULES and mod_flaskpp (MODULE),
     the MPM lines, LogLevel, the access log's LogFormat/CustomLog lines, the demo's
     conf/flaskpp-server.conf and conf/flaskpp.conf with its plugins from BUILD/examples, then what
     the test adds (EXTRA). LISTEN: the Listen arguments (default: every port). TITLE: the first
-    line's comment."""
+    line's comment. MODULES_DIR: where Apache's modules are (default apxs's)."""
     root = inst.root
-    head = inst.conf_head(modules, module, listen=listen)
+    head = inst.conf_head(modules, module, modules_dir, listen)
     return f"""# {title}
 {head}{mpm}
 TypesConfig /etc/mime.types
