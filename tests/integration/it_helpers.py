@@ -182,6 +182,20 @@ Group www-data
 {load_modules(modules, modules_dir)}LoadModule flaskpp_module "{module}"
 """
 
+    def conf_docroot(self):
+        """DocumentRoot ROOT/htdocs, readable by all (no index pages), and nothing else."""
+        root = self.root
+        return f"""DocumentRoot "{root}/htdocs"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{root}/htdocs">
+    Options -Indexes
+    Require all granted
+</Directory>
+"""
+
     # --- running
     def httpd(self, *args, env=None, **kw):
         """HTTPD -f CONF ARGS (output captured as text), in self.env unless ENV is given."""
@@ -265,16 +279,26 @@ Group www-data
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def demo_conf(inst, module, build, modules, mpm, extra, access_log="", log_level="warn flaskpp:info",
+# The demo's access log (conf/httpd.conf.in's format); @ROOT@: the instance's root.
+DEMO_ACCESS_LOG = """LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D %L" combined_us
+CustomLog "@ROOT@/logs/access_log" combined_us
+"""
+
+
+def demo_conf(inst, module, build, modules, mpm, extra, access_log=None, log_level="warn flaskpp:info",
               listen=None, title="", modules_dir=None):
     """The demo's server as conf/httpd.conf.in makes it (minus rotatelogs) for the PrivateApache
     INST (which copy_demo() laid out): conf_head() with Apache's MODULES and mod_flaskpp (MODULE),
-    the MPM lines, LogLevel, the access log's LogFormat/CustomLog lines, the demo's
+    the MPM lines, LogLevel, the access log's LogFormat/CustomLog lines (default: the demo's
+    combined_us; "": none), the demo's
     conf/flaskpp-server.conf and conf/flaskpp.conf with its plugins from BUILD/examples, then what
     the test adds (EXTRA). LISTEN: the Listen arguments (default: every port). TITLE: the first
     line's comment. MODULES_DIR: where Apache's modules are (default apxs's)."""
     root = inst.root
     head = inst.conf_head(modules, module, modules_dir, listen)
+    docroot = inst.conf_docroot()
+    if access_log is None:
+        access_log = DEMO_ACCESS_LOG.replace("@ROOT@", root)
     return f"""# {title}
 {head}{mpm}
 TypesConfig /etc/mime.types
@@ -284,16 +308,7 @@ ErrorLog "{root}/logs/error_log"
 LogLevel {log_level}
 ErrorLogFormat "[%{{u}}t] [%-m:%l] [pid %P:tid %T] [id %L] [client %a] %M"
 {access_log}
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
+{docroot}
 # The demo, included exactly as conf/httpd.conf.in does (FlaskppSecretKey env:SECRET_KEY: the
 # instance's env has a random key).
 Define FLASKPP_ROOT "{root}"
