@@ -62,12 +62,6 @@ def check(ok, what):
 
 
 # --- the instance ------------------------------------------------------------------------------
-# combined_us: the demo's access log format (conf/httpd.conf.in).
-ACCESS_LOG = """LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D %L" combined_us
-CustomLog "@ROOT@/logs/access_log" combined_us
-"""
-
-
 def hostile_conf(inst):
     # reqtimeout:info: its timeouts (AH01382) are logged, so the test sees which timeout closed what.
     return demo_conf(
@@ -80,7 +74,7 @@ ThreadsPerChild 25
 MaxRequestWorkers 50
 MinSpareThreads 25
 MaxSpareThreads 75
-""", log_level="warn flaskpp:info reqtimeout:info", access_log=ACCESS_LOG.replace("@ROOT@", inst.root), extra="""
+""", log_level="warn flaskpp:info reqtimeout:info", extra="""
 # --- What this test adds: slow clients are cut by mod_reqtimeout (5 s for the headers, extended
 # by 1 s per 500 bytes up to 10 s; 5 s for the body, extended by 1 s per 500 bytes).
 RequestReadTimeout header=5-10,MinRate=500 body=5,MinRate=500
