@@ -56,11 +56,6 @@ def check(ok, what):
 
 
 # --- the instance ------------------------------------------------------------------------------
-ACCESS_LOG = """LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D %L" combined_us
-CustomLog "@ROOT@/logs/access_log" combined_us
-"""
-
-
 def tls_conf(inst):
     root, tls = inst.root, os.path.join(inst.root, "tls")
     return demo_conf(
@@ -73,7 +68,7 @@ ThreadsPerChild 25
 MaxRequestWorkers 150
 MinSpareThreads 25
 MaxSpareThreads 75
-""", access_log=ACCESS_LOG.replace("@ROOT@", root), extra=f"""
+""", extra=f"""
 # --- What this test adds: HTTP/2 and TLS. Nothing of the app below: the TLS virtual host
 # inherits the main server's routes, templates, settings, OpenAPI and Swagger UI pages.
 # The main server's cleartext port: h2c (by Upgrade and with prior knowledge) and HTTP/1.1.
