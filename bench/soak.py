@@ -362,7 +362,7 @@ class Apache(PrivateApache):
                          ("mpm_event", "authz_core", "mime", "dir", "headers", "unique_id"),
                          "\nInclude conf/mpm-flaskpp.conf\n", EXTRA.format(extra=self.extra),
                          title="bench/soak.py: the demo (conf/httpd.conf.in's server, minus rotatelogs and the access log)",
-                         modules_dir=MODULES)
+                         access_log="", modules_dir=MODULES)
 
     def start(self):
         super().start()  # ApacheDidNotStart is a RuntimeError
