@@ -82,16 +82,7 @@ CONF = """{head}TypesConfig /etc/mime.types
 AddDefaultCharset utf-8
 ErrorLog "{root}/logs/error_log"
 LogLevel {loglevel}
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
+{docroot}
 FlaskppEnv production
 FlaskppTemplateDir "{root}/templates"
 FlaskppConfig APP_NAME "mod_flaskpp"
@@ -263,7 +254,7 @@ class Apache(PrivateApache):
 
     def make_conf(self, _):
         return CONF.format(head=self.conf_head(("mpm_event", "authz_core", "mime"), self.module, MODULES),
-                           root=self.root, mpm=self.mpm.strip(), loglevel=os.environ.get("MPM_LOGLEVEL", "warn"))
+                           docroot=self.conf_docroot(), root=self.root, mpm=self.mpm.strip(), loglevel=os.environ.get("MPM_LOGLEVEL", "warn"))
 
     def start(self):
         super().start()  # ApacheDidNotStart is a RuntimeError
