@@ -22,32 +22,20 @@ The issue's goals (2 vCPU): >= 1000 jobs/s accepted and done; p50 <= 20 ms at li
 """
 import json
 import os
-import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import requests
 
-HTTPD = "/usr/sbin/apache2"
-MODULES = subprocess.run(["apxs", "-q", "LIBEXECDIR"], capture_output=True, text=True).stdout.strip()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "integration"))
+from it_helpers import ApacheDidNotStart, PrivateApache  # noqa: E402  (the private Apache)
 
-CONF = """ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule flaskpp_module "{module}"
-StartServers 2
+HTTPD = "/usr/sbin/apache2"
+
+CONF = """{head}StartServers 2
 ServerLimit 2
 ThreadsPerChild 25
 MinSpareThreads 50
@@ -69,12 +57,6 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def percentile(values, p):
     values = sorted(values)
     k = (len(values) - 1) * p / 100.0
@@ -82,30 +64,22 @@ def percentile(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-class Server:
-    def __init__(self, build, workers=2):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-jobs-bench.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("run", "logs"):
-            os.mkdir(os.path.join(self.root, d))
-        self.port = free_port()
-        self.conf = os.path.join(self.root, "httpd.conf")
-        with open(self.conf, "w") as f:
-            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES, workers=workers,
-                                module=os.path.join(build, "mod_flaskpp.so")))
-        res = subprocess.run([HTTPD, "-f", self.conf, "-k", "start"], capture_output=True, text=True)
-        if res.returncode != 0:
-            raise SystemExit("Apache did not start: " + res.stdout + res.stderr)
-        for _ in range(200):
-            try:
-                if requests.get(self.url("/health"), timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.05)
-        self.db = os.path.join(self.root, "jobs", "jobs.sqlite")
+class Server(PrivateApache):
+    """The private Apache, started (an exit when it does not answer)."""
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+    def __init__(self, build, workers=2):
+        super().__init__("jobs-bench", self.make_conf, httpd=HTTPD, stop_timeout=10)
+        self.workers = workers
+        self.module = os.path.join(build, "mod_flaskpp.so")
+        self.db = os.path.join(self.root, "jobs", "jobs.sqlite")
+        try:
+            self.start()
+        except ApacheDidNotStart as e:
+            raise SystemExit(str(e))
+
+    def make_conf(self, _):
+        return CONF.format(head=self.conf_head(("mpm_event", "authz_core"), self.module), root=self.root,
+                           workers=self.workers)
 
     def query(self, sql):
         con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
@@ -115,13 +89,8 @@ class Server:
             con.close()
 
     def stop(self):
-        subprocess.run([HTTPD, "-f", self.conf, "-k", "stop"], capture_output=True)
-        pidfile = os.path.join(self.root, "run", "httpd.pid")
-        for _ in range(100):
-            if not os.path.exists(pidfile):
-                break
-            time.sleep(0.1)
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().stop()
+        self.remove()
 
 
 def throughput(server, seconds):

@@ -25,17 +25,15 @@ measurement could not be made (Apache did not start, not 4 children, a child nev
 import concurrent.futures
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 import requests
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "integration"))
+from it_helpers import ApacheDidNotStart, PrivateApache, wait_until  # noqa: E402  (the private Apache)
+
 HTTPD = "/usr/sbin/apache2"
-MPM_EVENT = "/usr/lib/apache2/modules/mod_mpm_event.so"
 MODULES_DIR = "/usr/lib/apache2/modules"
 CHILDREN = 4
 MODEL_MB = 64
@@ -45,19 +43,7 @@ CONCURRENCY = 16
 FIELDS = ("Rss", "Pss", "Private_Dirty", "Shared_Dirty", "AnonHugePages")
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 
-CONF = """ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-
-LoadModule mpm_event_module {mpm_event}
-LoadModule authz_core_module {modules_dir}/mod_authz_core.so
-LoadModule flaskpp_module "{module}"
-
+CONF = """{head}
 # Exactly {children} children that stay: all started at once, none added (ServerLimit), none
 # stopped as idle (MaxSpareThreads >= all threads), none recycled (MaxConnectionsPerChild 0).
 StartServers {children}
@@ -86,21 +72,6 @@ class Failure(Exception):
     """The measurement could not be made (exit status 2)."""
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
 def smaps_rollup(pid):
     """The FIELDS of /proc/PID/smaps_rollup, in KiB."""
     out = dict.fromkeys(FIELDS, 0)
@@ -112,83 +83,36 @@ def smaps_rollup(pid):
     return out
 
 
-class Instance:
+class Instance(PrivateApache):
     def __init__(self, build, size_mb):
+        super().__init__("modelmem", self.make_conf, dirs=("htdocs",), httpd=HTTPD, start_timeout=30,
+                         stop_timeout=20)
         self.size_mb = size_mb
-        self.root = tempfile.mkdtemp(prefix="flaskpp-modelmem.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("run", "logs", "htdocs"):
-            os.mkdir(os.path.join(self.root, d))
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
-        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
         self.module = os.path.join(build, "mod_flaskpp.so")
         self.plugin = os.path.join(build, "test-plugins", "bigmodel.so")
-        self.port = None
         self.pid = None
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def httpd(self, *args):
-        return subprocess.run([HTTPD, "-f", self.conf] + list(args), capture_output=True, text=True)
-
-    def answers(self):
-        try:
-            return requests.get(self.url("/health"), timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def parent_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
+    def make_conf(self, _):
+        return CONF.format(head=self.conf_head(("mpm_event", "authz_core"), self.module, MODULES_DIR),
+                           root=self.root, plugin=self.plugin, size_mb=self.size_mb, children=CHILDREN)
 
     def children(self):
-        pid = self.parent_pid()
-        try:
-            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                return sorted(int(p) for p in f.read().split())
-        except (OSError, TypeError):
-            return []
+        return sorted(super().children())
 
     def start(self):
-        res = None
-        for _ in range(5):  # a port taken between choosing and binding: try another one
-            self.port = free_port()
-            with open(self.conf, "w") as f:
-                f.write(CONF.format(root=self.root, port=self.port, mpm_event=MPM_EVENT,
-                                    modules_dir=MODULES_DIR, module=self.module,
-                                    plugin=self.plugin, size_mb=self.size_mb, children=CHILDREN))
-            open(self.log, "w").close()
-            res = self.httpd("-k", "start")
-            if res.returncode == 0 and wait_until(self.answers, 30):
-                self.pid = self.parent_pid()
-                break
-            self.stop()
-        else:
-            raise Failure("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
+        try:
+            super().start()
+        except ApacheDidNotStart as e:
+            raise Failure(str(e))
+        self.pid = self.parent_pid()
         # All 4 children up (and no more): the event MPM starts them at once.
         if not wait_until(lambda: len(self.children()) == CHILDREN, 20):
             raise Failure("expected %d children, found %s" % (CHILDREN, self.children()))
 
     def stop(self):
-        pid = self.parent_pid()
-        self.httpd("-k", "stop")
-        if pid and not wait_until(lambda: not os.path.exists("/proc/%d" % pid), 20):
+        pid = super().stop()
+        if pid and os.path.exists("/proc/%d" % pid):
             raise Failure("Apache parent %d did not exit after -k stop" % pid)
-
-    def log_text(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def warm(inst):

@@ -63,7 +63,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -71,38 +70,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import harness  # noqa: E402  (free_port, wait_http, parse_wrk, process_tree, pss_kib, commit_id)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from it_helpers import PrivateApache  # noqa: E402  (the private Apache)
 
 HTTPD = "/usr/sbin/apache2"
 MODULES = harness.MODULES or "/usr/lib/apache2/modules"
 WARMUP_S = 2
 NAMES = ["World", "Ada", "Grace", "Linus"]
 
-CONF = """ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule mime_module {modules}/mod_mime.so
-LoadModule flaskpp_module "{module}"
-TypesConfig /etc/mime.types
+CONF = """{head}TypesConfig /etc/mime.types
 AddDefaultCharset utf-8
 ErrorLog "{root}/logs/error_log"
 LogLevel {loglevel}
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
+{docroot}
 FlaskppEnv production
 FlaskppTemplateDir "{root}/templates"
 FlaskppConfig APP_NAME "mod_flaskpp"
@@ -259,13 +239,11 @@ def read_sysctl(name):
         return "?"
 
 
-class Apache:
+class Apache(PrivateApache):
     def __init__(self, module, mpm):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-mpm-", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        self.port = harness.free_port()
-        for d in ("run", "logs", "templates", "htdocs/static"):
-            os.makedirs(os.path.join(self.root, d))
+        super().__init__("mpm", self.make_conf, dirs=("templates", "htdocs", "htdocs/static"), httpd=HTTPD,
+                         stop_timeout=10)
+        self.module, self.mpm = module, mpm
         with open(os.path.join(self.root, "templates", "hello.html"), "w") as f:
             f.write(HELLO)
         with open(os.path.join(self.root, "htdocs", "static", "app.css"), "w") as f:
@@ -273,25 +251,21 @@ class Apache:
         with open(os.path.join(self.root, "wrk.lua"), "w") as f:
             f.write(WRK_LUA)
         subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
-        self.conf = os.path.join(self.root, "httpd.conf")
-        with open(self.conf, "w") as f:
-            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES, module=module, mpm=mpm.strip(),
-                                loglevel=os.environ.get("MPM_LOGLEVEL", "warn")))
-        self.log = os.path.join(self.root, "logs", "error_log")
+
+    def make_conf(self, _):
+        return CONF.format(head=self.conf_head(("mpm_event", "authz_core", "mime"), self.module, MODULES),
+                           docroot=self.conf_docroot(), root=self.root, mpm=self.mpm.strip(), loglevel=os.environ.get("MPM_LOGLEVEL", "warn"))
 
     def start(self):
-        r = subprocess.run([HTTPD, "-f", self.conf, "-k", "start"], capture_output=True, text=True)
-        if r.returncode != 0 or not harness.wait_http(self.url("/health"), 20):
-            raise RuntimeError("Apache did not start (%s):\n%s%s%s" % (self.conf, r.stdout, r.stderr, self.log_text()))
+        super().start()  # ApacheDidNotStart is a RuntimeError
         # The whole pool up (StartServers) before measuring, as a server that has been running a while.
         time.sleep(1.5)
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
     def main_pid(self):
-        with open(os.path.join(self.root, "run", "httpd.pid")) as f:
-            return int(f.read().strip())
+        pid = self.parent_pid()
+        if pid is None:
+            raise ValueError("no pid in %s" % self.pidfile)
+        return pid
 
     def children(self):
         try:
@@ -312,20 +286,9 @@ class Apache:
         except (OSError, ValueError):
             return 0
 
-    def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
     def stop(self):
-        subprocess.run([HTTPD, "-f", self.conf, "-k", "stop"], capture_output=True)
-        for _ in range(100):
-            if not os.path.exists(os.path.join(self.root, "run", "httpd.pid")):
-                break
-            time.sleep(0.1)
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().stop()
+        self.remove()
 
 
 def parse(out):

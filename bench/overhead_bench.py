@@ -48,7 +48,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from it_helpers import ApacheDidNotStart, PrivateApache  # noqa: E402  (the private Apache)
+
 HTTPD = "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
 KEY_ENV = "FLASKPP_BENCH_KEY"
@@ -71,18 +73,7 @@ BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal
 # churn (so the CPU of the process tree is complete), unlimited keep-alive, no access log.
 # `Mutex file:` is also what Debian's stock apache2.conf sets, so the rate limiter's global mutex
 # is the fcntl lock a Debian install would use.
-CONF = """ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule flaskpp_module "{module}"
-ServerLimit 4
+CONF = """{head}ServerLimit 4
 StartServers 4
 ThreadsPerChild 50
 MaxRequestWorkers 200
@@ -167,12 +158,6 @@ def check_known_answer():
 
 # --- The private Apache ----------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_ticks(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -182,66 +167,48 @@ def cpu_ticks(pid):
         return 0
 
 
-class Server:
+class Server(PrivateApache):
     def __init__(self, module, cookie_name, skip):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-overhead-bench.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("run", "logs", "templates"):
-            os.mkdir(os.path.join(self.root, d))
+        secret = secrets.token_urlsafe(36)  # 48 characters
+        super().__init__("overhead-bench", self.make_conf, dirs=("templates",), env={KEY_ENV: secret},
+                         httpd=HTTPD, health="/plain", stop_timeout=10)
         for name, text in (("page.mustache", PAGE), ("page_session.mustache", PAGE_SESSION)):
             with open(os.path.join(self.root, "templates", name), "w") as f:
                 f.write(text)
         subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
-        self.port = free_port()
+        self.choose_ports()
         self.module = module
-        self.conf = os.path.join(self.root, "httpd.conf")
         self.cookie_name = cookie_name
-        self.secret = secrets.token_urlsafe(36)  # 48 characters
-        self.env = dict(os.environ, **{KEY_ENV: self.secret})
+        self.secret = secret
         self.sessions = "session" not in skip
         self.sessions_note = "skipped (--skip)" if not self.sessions else ""
         if self.sessions:
-            self.write_conf(True)
+            self.write_conf()
             res = self.httpd("-t")
             if res.returncode != 0 and "FlaskppSecretKey" in res.stdout + res.stderr and \
                     "Invalid command" in res.stdout + res.stderr:
                 self.sessions = False
                 self.sessions_note = ("skipped: this mod_flaskpp.so does not know FlaskppSecretKey "
                                       "(sessions not merged yet)")
-        self.write_conf(self.sessions)
+        self.write_conf()
         res = self.httpd("-t")
         if res.returncode != 0:
-            shutil.rmtree(self.root, ignore_errors=True)
+            self.remove()
             raise SystemExit("httpd -t refuses the generated configuration:\n%s%s" % (res.stdout, res.stderr))
 
-    def write_conf(self, sessions):
-        extra = SESSIONS_CONF.format(key_env=KEY_ENV, root=self.root) if sessions else ""
-        with open(self.conf, "w") as f:
-            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES, module=self.module,
-                                sessions=extra))
-
-    def httpd(self, *args):
-        return subprocess.run([HTTPD, "-f", self.conf] + list(args), capture_output=True, text=True,
-                              env=self.env)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+    def make_conf(self, _):
+        extra = SESSIONS_CONF.format(key_env=KEY_ENV, root=self.root) if self.sessions else ""
+        return CONF.format(head=self.conf_head(("mpm_event", "authz_core"), self.module, MODULES), root=self.root,
+                           sessions=extra)
 
     def start(self):
-        res = self.httpd("-k", "start")
-        if res.returncode != 0:
-            raise SystemExit("Apache did not start: " + res.stdout + res.stderr)
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(self.url("/plain"), timeout=1).read()
-                return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.05)
-        raise SystemExit("Apache does not answer; see %s/logs/error_log" % self.root)
+        try:
+            super().start(configured=True)  # the configuration checked above
+        except ApacheDidNotStart as e:
+            raise SystemExit(str(e))
 
     def pids(self):
-        with open(os.path.join(self.root, "run", "httpd.pid")) as f:
-            parent = int(f.read().strip())
+        parent = self.parent_pid()
         out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
         return [parent] + [int(p) for p, pp in (l.split() for l in out.splitlines() if l.strip())
                            if int(pp) == parent]
@@ -249,21 +216,9 @@ class Server:
     def cpu_seconds(self):
         return sum(cpu_ticks(p) for p in self.pids()) / float(os.sysconf("SC_CLK_TCK"))
 
-    def log_text(self):
-        try:
-            with open(os.path.join(self.root, "logs", "error_log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
     def stop(self):
-        self.httpd("-k", "stop")
-        pidfile = os.path.join(self.root, "run", "httpd.pid")
-        for _ in range(100):
-            if not os.path.exists(pidfile):
-                break
-            time.sleep(0.1)
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().stop()
+        self.remove()
 
 
 # --- Rows, checks, measurement ---------------------------------------------------------------

@@ -91,12 +91,10 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -104,52 +102,16 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from it_helpers import HTTPD, PrivateApache, demo_conf  # noqa: E402  (the private Apache; HTTPD: $FLASKPP_HTTPD)
+
 MODULES = "/usr/lib/apache2/modules"
 WARMUP_FRACTION = 0.2
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(error|crit|alert|emerg)\]")
 CRASH_LINE = re.compile(r"exit signal|Segmentation fault|AH00052|AH00059|core dumped", re.I)
 
-CONF = """ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule mime_module {modules}/mod_mime.so
-LoadModule dir_module {modules}/mod_dir.so
-LoadModule headers_module {modules}/mod_headers.so
-LoadModule unique_id_module {modules}/mod_unique_id.so
-LoadModule flaskpp_module "{module}"
-
-Include conf/mpm-flaskpp.conf
-
-TypesConfig /etc/mime.types
-AddDefaultCharset utf-8
-ErrorLog "{root}/logs/error_log"
-LogLevel warn flaskpp:info
-ErrorLogFormat "[%{{u}}t] [%-m:%l] [pid %P:tid %T] [id %L] [client %a] %M"
-
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
-Define FLASKPP_ROOT "{root}"
-Define FLASKPP_PLUGIN_DIR "{build}/examples"
-Include conf/flaskpp-server.conf
-Include conf/flaskpp.conf
-
+# What the soak adds to the demo's server (it_helpers.demo_conf: conf/httpd.conf.in's, no access log).
+EXTRA = """
 # The soak's own: a rate-limited route that never refuses.
 FlaskppRoute GET /soak/limited handler health
 FlaskppRateLimit /soak/limited "1000000000/hour"
@@ -311,12 +273,6 @@ def png_bytes():
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_tree(root_pid):
     children = {}
     for d in os.listdir("/proc"):
@@ -388,70 +344,33 @@ def commit_id():
     return r.stdout.strip() or "unknown"
 
 
-class Apache:
+class Apache(PrivateApache):
     def __init__(self, build, extra):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-soak.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("conf", "htdocs", "templates", "models"):
-            shutil.copytree(os.path.join(REPO, d), os.path.join(self.root, d))
-        for d in ("run", "logs", "load"):
-            os.makedirs(os.path.join(self.root, d))
+        super().__init__("soak", self.make_conf, dirs=("load",), env={"SECRET_KEY": secrets.token_hex(32)},
+                         httpd=HTTPD, stop_timeout=20)
+        self.build, self.extra = build, extra
+        self.copy_demo(REPO)
         self.img = os.path.join(self.root, "htdocs", "static", "img")
-        os.makedirs(self.img, exist_ok=True)
         for f in os.listdir(self.img):  # start with an empty upload directory
             p = os.path.join(self.img, f)
             if os.path.isfile(p):
                 os.unlink(p)
-        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
-        shutil.chown(self.img, "www-data", "www-data")
-        self.port = free_port()
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
         self.store = os.path.join(self.root, "var", "jobs", "jobs.sqlite")
-        with open(self.conf, "w") as f:
-            f.write(CONF.format(root=self.root, port=self.port, modules=MODULES,
-                                module=os.path.join(build, "mod_flaskpp.so"), build=build, extra=extra))
-        self.env = dict(os.environ, SECRET_KEY=secrets.token_hex(32))
+
+    def make_conf(self, _):
+        return demo_conf(self, os.path.join(self.build, "mod_flaskpp.so"), self.build,
+                         ("mpm_event", "authz_core", "mime", "dir", "headers", "unique_id"),
+                         "\nInclude conf/mpm-flaskpp.conf\n", EXTRA.format(extra=self.extra),
+                         title="bench/soak.py: the demo (conf/httpd.conf.in's server, minus rotatelogs and the access log)",
+                         access_log="", modules_dir=MODULES)
 
     def start(self):
-        r = subprocess.run([HTTPD, "-f", self.conf, "-k", "start"], capture_output=True, text=True, env=self.env)
-        ok = r.returncode == 0
-        end = time.time() + 20
-        while ok and time.time() < end:
-            try:
-                urllib.request.urlopen(self.url("/health"), timeout=1).read()
-                break
-            except Exception:
-                time.sleep(0.1)
-        else:
-            ok = False
-        if not ok:
-            raise RuntimeError("Apache did not start (%s):\n%s%s%s" % (self.conf, r.stdout, r.stderr, self.log_text()))
+        super().start()  # ApacheDidNotStart is a RuntimeError
         time.sleep(1.5)  # the whole pool (StartServers) up
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
     def pids(self):
-        try:
-            with open(os.path.join(self.root, "run", "httpd.pid")) as f:
-                return process_tree(int(f.read().strip()))
-        except (OSError, ValueError):
-            return []
-
-    def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        subprocess.run([HTTPD, "-f", self.conf, "-k", "stop"], capture_output=True, env=self.env)
-        for _ in range(200):
-            if not os.path.exists(os.path.join(self.root, "run", "httpd.pid")):
-                break
-            time.sleep(0.1)
+        pid = self.parent_pid()
+        return process_tree(pid) if pid else []
 
     def store_info(self, rows=True):
         info = {"bytes": sum(os.path.getsize(self.store + s) for s in ("", "-wal", "-shm")

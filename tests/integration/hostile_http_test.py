@@ -34,18 +34,14 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
-from it_helpers import free_ports, wait_until, png, run  # noqa: E402
+from it_helpers import HTTPD, PrivateApache, demo_conf, png  # noqa: E402
 
-HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")
 MODULE, SOURCE, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
 STARTED = time.monotonic()
 MAX_BODY = 16 * 1024 * 1024  # conf/flaskpp.conf: FlaskppUploadMaxSize 16M (= MAX_CONTENT_LENGTH default)
@@ -66,129 +62,32 @@ def check(ok, what):
 
 
 # --- the instance ------------------------------------------------------------------------------
-class Instance:
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-hostile.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("conf", "htdocs", "templates", "models"):
-            shutil.copytree(os.path.join(SOURCE, d), os.path.join(self.root, d))
-        for d in ("run", "logs"):
-            os.mkdir(os.path.join(self.root, d))
-        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
-        # Uploads (conf/flaskpp.conf: FlaskppUploadDir) are written by the children (www-data).
-        self.upload_dir = os.path.join(self.root, "htdocs", "static", "img")
-        self.work_dir = os.path.join(self.root, "var", "upload-work")  # created by the module at start
-        shutil.chown(self.upload_dir, "www-data", "www-data")
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
-        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
-        self.env = dict(os.environ, SECRET_KEY=secrets.token_hex(32))
-        self.port = None
-
-    def write_conf(self):
-        modules = run(["apxs", "-q", "LIBEXECDIR"], check=True, text=True).stdout.strip()
-        root = self.root
-        loads = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, modules, m) for m in (
-            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "reqtimeout"))
-        conf = f"""# hostile_http_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs) + mod_reqtimeout.
-ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{self.port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-
-{loads}LoadModule flaskpp_module "{MODULE}"
-
+def hostile_conf(inst):
+    # reqtimeout:info: its timeouts (AH01382) are logged, so the test sees which timeout closed what.
+    return demo_conf(
+        inst, MODULE, BUILD, ("mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "reqtimeout"),
+        title="hostile_http_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs) + mod_reqtimeout.",
+        mpm="""
 StartServers 2
 ServerLimit 2
 ThreadsPerChild 25
 MaxRequestWorkers 50
 MinSpareThreads 25
 MaxSpareThreads 75
-
-TypesConfig /etc/mime.types
-AddDefaultCharset utf-8
-
-ErrorLog "{root}/logs/error_log"
-# reqtimeout:info: its timeouts (AH01382) are logged, so the test sees which timeout closed what.
-LogLevel warn flaskpp:info reqtimeout:info
-ErrorLogFormat "[%{{u}}t] [%-m:%l] [pid %P:tid %T] [id %L] [client %a] %M"
-LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\" %D %L" combined_us
-CustomLog "{root}/logs/access_log" combined_us
-
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
-# The demo, included exactly as conf/httpd.conf.in does.
-Define FLASKPP_ROOT "{root}"
-Define FLASKPP_PLUGIN_DIR "{BUILD}/examples"
-Include conf/flaskpp-server.conf
-Include conf/flaskpp.conf
-
+""", log_level="warn flaskpp:info reqtimeout:info", extra="""
 # --- What this test adds: slow clients are cut by mod_reqtimeout (5 s for the headers, extended
 # by 1 s per 500 bytes up to 10 s; 5 s for the body, extended by 1 s per 500 bytes).
 RequestReadTimeout header=5-10,MinRate=500 body=5,MinRate=500
-"""
-        with open(self.conf, "w") as f:
-            f.write(conf)
+""")
 
-    def httpd(self, *args):
-        return run([HTTPD, "-f", self.conf] + list(args), text=True, env=self.env)
 
-    def answers(self):
-        try:
-            return raw(self.port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                       timeout=1).status == 200
-        except OSError:
-            return False
-
-    def start(self):
-        res = None
-        for _ in range(5):  # a port taken between choosing and binding: try another port
-            self.port = free_ports(1)[0]
-            self.write_conf()
-            open(self.log, "w").close()
-            res = self.httpd("-k", "start")
-            if res.returncode == 0 and wait_until(self.answers, 20):
-                return
-            self.stop()
-        raise RuntimeError("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
-
-    def parent_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def children(self):
-        pid = self.parent_pid()
-        try:
-            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                return set(int(p) for p in f.read().split())
-        except (OSError, TypeError):
-            return set()
-
-    def stop(self):
-        pid = self.parent_pid()
-        self.httpd("-k", "stop")
-        if pid:
-            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 15)
-        return pid
-
-    def log_text(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+class Instance(PrivateApache):
+    def __init__(self):
+        super().__init__("hostile", hostile_conf, env={"SECRET_KEY": secrets.token_hex(32)})
+        self.copy_demo(SOURCE)
+        # Uploads (conf/flaskpp.conf: FlaskppUploadDir) are written by the children (www-data).
+        self.upload_dir = os.path.join(self.root, "htdocs", "static", "img")
+        self.work_dir = os.path.join(self.root, "var", "upload-work")  # created by the module at start
 
     def files(self):
         """Every file under the upload dir and the upload work dir (relative names)."""
@@ -197,9 +96,6 @@ RequestReadTimeout header=5-10,MinRate=500 body=5,MinRate=500
             for dirpath, _, names in os.walk(base):
                 out.update(os.path.relpath(os.path.join(dirpath, n), self.root) for n in names)
         return out
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- raw HTTP ----------------------------------------------------------------------------------

@@ -1,11 +1,23 @@
 """Helpers shared by the Python tests that run a private Apache of their own (status, TLS/HTTP2,
-hostile HTTP, restarts): imported from the test's own directory, nothing runs at import."""
+hostile HTTP, restarts, own_instance_test's suites): imported from the test's own directory,
+nothing runs at import. PrivateApache is the instance itself; demo_conf() the configuration that
+includes the demo as conf/httpd.conf.in does."""
+import http.client
+import os
 import random
+import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 import zlib
+
+# The Apache binary: $FLASKPP_HTTPD (tests/integration/httpd-sanitized.sh under scripts/sanitize.sh),
+# else Debian's.
+HTTPD = os.environ.get("FLASKPP_HTTPD") or "/usr/sbin/apache2"
+# The parent logs this line at every start and restart (a new generation).
+GENERATION = "resuming normal operations"
 
 
 def free_ports(n):
@@ -47,3 +59,260 @@ def png(width, height, seed, noisy=False):
 
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, **kw)
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pid):
+    """Whether PID runs (a zombie does not: no init may reap a dead parent in a container)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+_modules_dir = []
+
+
+def modules_dir():
+    """Apache's module directory (`apxs -q LIBEXECDIR`), asked once."""
+    if not _modules_dir:
+        _modules_dir.append(run(["apxs", "-q", "LIBEXECDIR"], check=True, text=True).stdout.strip())
+    return _modules_dir[0]
+
+
+def load_modules(names, directory=None):
+    """LoadModule lines for Apache's own modules NAMES (mpm_event, authz_core, ...)."""
+    directory = directory or modules_dir()
+    return "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, directory, m) for m in names)
+
+
+class ApacheDidNotStart(RuntimeError, AssertionError):
+    """Raised by PrivateApache.start (a RuntimeError to scripts, a failure to unittest)."""
+
+
+class PrivateApache:
+    """A private Apache: its own ServerRoot under /var/tmp (run/ and logs/ in it, plus DIRS), its
+    own loopback ports, PidFile, runtime dir, mutexes and error_log; started, signalled and
+    stopped through `HTTPD -f ROOT/httpd.conf -k ...`.
+
+      name      the root is /var/tmp/flaskpp-NAME.XXXXXX
+      conf      the configuration: a callable (instance -> text), or a text whose @ROOT@,
+                @MODULES_DIR@, @PORT_NAME@ (one per port) and @KEY@ (one per VALUES key) are filled in
+                (attribute `template`; a subclass may override conf_text() instead)
+      ports     the names of the ports chosen at each start() (self.ports; self.port is the first)
+      env       variables added to os.environ for every apache2 run (e.g. a random SECRET_KEY);
+                None: each run sees os.environ as it is then
+      httpd     the binary (default: HTTPD above)
+      health    the path start() polls on the first port until it answers 200
+    """
+
+    def __init__(self, name, conf=None, dirs=(), ports=("PORT",), values=None, env=None, httpd=None,
+                 health="/health", start_timeout=20, stop_timeout=15):
+        self.root = tempfile.mkdtemp(prefix="flaskpp-%s." % name, dir="/var/tmp")
+        os.chmod(self.root, 0o755)
+        for d in ("run", "logs") + tuple(dirs):
+            os.mkdir(os.path.join(self.root, d))
+        self.conf = os.path.join(self.root, "httpd.conf")
+        self.log = os.path.join(self.root, "logs", "error_log")
+        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
+        self.template = conf
+        self.values = dict(values or {})
+        self.port_names = list(ports)
+        self.ports = {}
+        self.env = None if env is None else dict(os.environ, **env)
+        self.bin = httpd or HTTPD
+        self.health = health
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+
+    # --- layout and configuration
+    def copy_demo(self, source):
+        """The demo's files as conf/httpd.conf.in serves them: conf/, htdocs/, templates/, models/
+        copied from the checkout SOURCE, all world-readable; htdocs/static/img (FlaskppUploadDir)
+        owned by www-data, which the children write as."""
+        for d in ("conf", "htdocs", "templates", "models"):
+            shutil.copytree(os.path.join(source, d), os.path.join(self.root, d))
+        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
+        shutil.chown(os.path.join(self.root, "htdocs", "static", "img"), "www-data", "www-data")
+
+    @property
+    def port(self):
+        return self.ports.get(self.port_names[0]) if self.port_names else None
+
+    def url(self, path, which=None):
+        return "http://127.0.0.1:%d%s" % (self.ports[which] if which else self.port, path)
+
+    def choose_ports(self):
+        self.ports = dict(zip(self.port_names, free_ports(len(self.port_names))))
+
+    def conf_text(self):
+        if callable(self.template):
+            return self.template(self)
+        text = self.template
+        fill = dict(self.values, ROOT=self.root, MODULES_DIR=modules_dir() if "@MODULES_DIR@" in text else "")
+        fill.update((name, str(port)) for name, port in self.ports.items())
+        for key, value in fill.items():
+            text = text.replace("@%s@" % key, value)
+        return text
+
+    def write_conf(self):
+        with open(self.conf, "w") as f:
+            f.write(self.conf_text())
+
+    def conf_head(self, modules, module, modules_dir=None, listen=None):
+        """The lines every private instance starts with: ServerRoot, ServerName, Listen (LISTEN, or
+        each port on 127.0.0.1), PidFile, runtime dir and mutexes in ROOT/run, User/Group www-data,
+        then LoadModule for Apache's MODULES (from MODULES_DIR, default apxs's) and mod_flaskpp."""
+        root = self.root
+        listens = "".join("Listen %s\n" % l for l in (listen or ["127.0.0.1:%d" % self.ports[name]
+                                                                  for name in self.port_names]))
+        return f"""ServerRoot "{root}"
+ServerName 127.0.0.1
+{listens}PidFile "{root}/run/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+User www-data
+Group www-data
+
+{load_modules(modules, modules_dir)}LoadModule flaskpp_module "{module}"
+"""
+
+    def conf_docroot(self):
+        """DocumentRoot ROOT/htdocs, readable by all (no index pages), and nothing else."""
+        root = self.root
+        return f"""DocumentRoot "{root}/htdocs"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{root}/htdocs">
+    Options -Indexes
+    Require all granted
+</Directory>
+"""
+
+    # --- running
+    def httpd(self, *args, env=None, **kw):
+        """HTTPD -f CONF ARGS (output captured as text), in self.env unless ENV is given."""
+        return run([self.bin, "-f", self.conf] + list(args), text=True,
+                   env=self.env if env is None else env, **kw)
+
+    def answers(self):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            try:
+                c.request("GET", self.health)
+                return c.getresponse().status == 200
+            finally:
+                c.close()
+        except (OSError, http.client.HTTPException):
+            return False
+
+    def start(self, configured=False):
+        """Chooses ports, writes the configuration, empties the error_log and starts Apache, until
+        it answers (5 tries: a port taken between choosing and binding). configured: the
+        configuration is written already (a start after a stop or a kill, or one checked with -t
+        first): one try as it is, the error_log kept."""
+        res = None
+        for _ in range(1 if configured else 5):
+            if not configured:
+                self.choose_ports()
+                self.write_conf()
+                open(self.log, "w").close()
+            res = self.httpd("-k", "start")
+            if res.returncode == 0 and wait_until(self.answers, self.start_timeout):
+                return True
+            if not configured:
+                self.stop()
+        raise ApacheDidNotStart("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
+
+    def graceful(self):
+        return self.httpd("-k", "graceful")
+
+    def parent_pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def children(self):
+        pid = self.parent_pid()
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                return set(int(p) for p in f.read().split())
+        except (OSError, TypeError):
+            return set()
+
+    def stop(self):
+        """`-k stop`, then waits (stop_timeout) until the parent's /proc entry is gone; its pid."""
+        pid = self.parent_pid()
+        self.httpd("-k", "stop")
+        if pid:
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), self.stop_timeout)
+        return pid
+
+    # --- the error_log and the root
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except OSError:
+            return 0
+
+    def log_text(self, start=0):
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def generations(self):
+        return self.log_text().count(GENERATION)
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# The demo's access log (conf/httpd.conf.in's format); @ROOT@: the instance's root.
+DEMO_ACCESS_LOG = """LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D %L" combined_us
+CustomLog "@ROOT@/logs/access_log" combined_us
+"""
+
+
+def demo_conf(inst, module, build, modules, mpm, extra, access_log=None, log_level="warn flaskpp:info",
+              listen=None, title="", modules_dir=None):
+    """The demo's server as conf/httpd.conf.in makes it (minus rotatelogs) for the PrivateApache
+    INST (which copy_demo() laid out): conf_head() with Apache's MODULES and mod_flaskpp (MODULE),
+    the MPM lines, LogLevel, the access log's LogFormat/CustomLog lines (default: the demo's
+    combined_us; "": none), the demo's
+    conf/flaskpp-server.conf and conf/flaskpp.conf with its plugins from BUILD/examples, then what
+    the test adds (EXTRA). LISTEN: the Listen arguments (default: every port). TITLE: the first
+    line's comment. MODULES_DIR: where Apache's modules are (default apxs's)."""
+    root = inst.root
+    head = inst.conf_head(modules, module, modules_dir, listen)
+    docroot = inst.conf_docroot()
+    if access_log is None:
+        access_log = DEMO_ACCESS_LOG.replace("@ROOT@", root)
+    return f"""# {title}
+{head}{mpm}
+TypesConfig /etc/mime.types
+AddDefaultCharset utf-8
+
+ErrorLog "{root}/logs/error_log"
+LogLevel {log_level}
+ErrorLogFormat "[%{{u}}t] [%-m:%l] [pid %P:tid %T] [id %L] [client %a] %M"
+{access_log}
+{docroot}
+# The demo, included exactly as conf/httpd.conf.in does (FlaskppSecretKey env:SECRET_KEY: the
+# instance's env has a random key).
+Define FLASKPP_ROOT "{root}"
+Define FLASKPP_PLUGIN_DIR "{build}/examples"
+Include conf/flaskpp-server.conf
+Include conf/flaskpp.conf
+{extra}"""

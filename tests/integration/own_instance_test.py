@@ -20,10 +20,9 @@ import time
 import unittest
 
 import requests
+from it_helpers import GENERATION, PrivateApache, port_open, wait_until  # noqa: E402
 
-HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
-GENERATION = "resuming normal operations"
 MODULE, SOURCE = sys.argv[1], sys.argv[2]
 PLUGINS = os.environ.get("FLASKPP_TEST_PLUGINS", "")
 
@@ -44,121 +43,23 @@ TEMPLATES = {
 PORT_NAMES = ["PORT", "PORT_INHERIT", "PORT_ADD", "PORT_OVERRIDE", "PORT_PLAIN", "DEAD_PORT"]
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def port_open(port):
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_until(predicate, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-class Instance:
-    """A private Apache: generated, started, restarted, stopped."""
+class Instance(PrivateApache):
+    """A private Apache: generated from own_instance.conf.in + EXTRA_CONF, started, restarted, stopped."""
 
     def __init__(self, extra_conf=""):
+        with open(os.path.join(SOURCE, "tests", "integration", "own_instance.conf.in")) as f:
+            template = f.read()
+        super().__init__("own", template + extra_conf, dirs=("htdocs", "tpl-main", "tpl-vhost", "plugin"),
+                         ports=PORT_NAMES, values={"MODULE": MODULE}, stop_timeout=10)
         self.extra_conf = extra_conf
-        self.root = tempfile.mkdtemp(prefix="flaskpp-own.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("run", "logs", "htdocs", "tpl-main", "tpl-vhost", "plugin"):
-            os.mkdir(os.path.join(self.root, d))
         shutil.copy(os.path.join(PLUGINS, "reload_v1.so"), os.path.join(self.root, "plugin", "reload.so"))
         for name, text in TEMPLATES.items():
             with open(os.path.join(self.root, name), "w") as f:
                 f.write(text)
         subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
-        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
-        self.modules_dir = modules_dir = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
-                                     text=True).stdout.strip()
-        with open(os.path.join(SOURCE, "tests", "integration", "own_instance.conf.in")) as f:
-            self.template = f.read().replace("@ROOT@", self.root).replace("@MODULES_DIR@", modules_dir) \
-                                    .replace("@MODULE@", MODULE)
-        self.ports = {}
-
-    def url(self, path, which="PORT"):
-        return "http://127.0.0.1:%d%s" % (self.ports[which], path)
-
-    def httpd(self, *args):
-        return subprocess.run([HTTPD, "-f", self.conf] + list(args), capture_output=True, text=True)
-
-    def start(self):
-        for _ in range(5):  # a port taken between choosing and binding: try other ports
-            self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
-            conf = self.template + self.extra_conf.replace("@ROOT@", self.root).replace("@MODULES_DIR@",
-                                                                                       self.modules_dir)
-            for name, port in self.ports.items():
-                conf = conf.replace("@%s@" % name, str(port))
-            with open(self.conf, "w") as f:
-                f.write(conf)
-            open(self.log, "w").close()
-            res = self.httpd("-k", "start")
-            if res.returncode == 0 and wait_until(self.answers, 20):
-                return
-            self.stop()
-        raise AssertionError("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
-
-    def answers(self):
-        try:
-            return requests.get(self.url("/health"), timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def parent_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def children(self):
-        pid = self.parent_pid()
-        try:
-            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                return set(int(p) for p in f.read().split())
-        except (OSError, TypeError):
-            return set()
-
-    def stop(self):
-        pid = self.parent_pid()
-        self.httpd("-k", "stop")
-        if pid:
-            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10)
-        return pid
-
-    def log_size(self):
-        return os.path.getsize(self.log)
-
-    def log_text(self, start=0):
-        with open(self.log, "rb") as f:
-            f.seek(start)
-            return f.read().decode("utf-8", "replace")
 
     def bad_lines(self, start):
         return [line for line in self.log_text(start).splitlines() if BAD_LINE.search(line)]
-
-    def generations(self):
-        return self.log_text().count(GENERATION)
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class OwnInstanceTest(unittest.TestCase):
@@ -282,7 +183,7 @@ class SignalsWithoutTheKey(OwnInstanceTest):
 
     def signal(self, *args):
         env = {k: v for k, v in os.environ.items() if k != "FLASKPP_OWN_SECRET"}
-        return subprocess.run([HTTPD, "-f", self.inst.conf] + list(args), capture_output=True, text=True, env=env)
+        return self.inst.httpd(*args, env=env)
 
     def test_graceful_and_stop_without_the_variable(self):
         before = self.inst.generations()
@@ -781,14 +682,9 @@ class SecretKeyRefusals(unittest.TestCase):
         if keyless:  # the main server without its FlaskppSecretKey
             inst.template = inst.template.replace("FlaskppSecretKey env:FLASKPP_OWN_SECRET\n", "")
         try:
-            inst.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
-            text = inst.template + inst.extra_conf.replace("@ROOT@", inst.root).replace("@MODULES_DIR@", inst.modules_dir)
-            for name, port in inst.ports.items():
-                text = text.replace("@%s@" % name, str(port))
-            with open(inst.conf, "w") as f:
-                f.write(text)
-            res = subprocess.run([HTTPD, "-f", inst.conf, "-t"], capture_output=True, text=True,
-                                 env=dict(os.environ, **env))
+            inst.choose_ports()
+            inst.write_conf()
+            res = inst.httpd("-t", env=dict(os.environ, **env))
             out = res.stdout + res.stderr
             if expect is None:
                 self.assertEqual(res.returncode, 0, out)

@@ -50,13 +50,11 @@ import os
 import random
 import re
 import secrets
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -64,12 +62,10 @@ import zlib
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
-from it_helpers import wait_until, png  # noqa: E402
+from it_helpers import HTTPD, PrivateApache, demo_conf, pid_alive, port_open, wait_until, png  # noqa: E402
 
-HTTPD = os.environ.get("FLASKPP_HTTPD") or "/usr/sbin/apache2"
 MODULE, SOURCE, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
 STARTED = time.monotonic()
-GENERATION = "resuming normal operations"
 LEASE_S = 3
 # Error log lines that fail the test (a crash that is not one of our kill -9s) ...
 CRASH_LINE = re.compile(r"exit signal (?!Killed)|Segmentation fault|segfault|AddressSanitizer|runtime error:")
@@ -92,14 +88,6 @@ def figure(text):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def multipart(field, filename, content, content_type="image/png"):
     boundary = "----restarts" + secrets.token_hex(12)
     body = (("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
@@ -108,61 +96,18 @@ def multipart(field, filename, content, content_type="image/png"):
     return body, "multipart/form-data; boundary=" + boundary
 
 
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 with open(os.path.join(SOURCE, "models", "digits", "heldout.json")) as f:
     SAMPLES = [(s["pixels"], max(range(10), key=lambda i: s["proba"][i]), s["proba"])
                for s in json.load(f)["samples"]]
 
 
 # --- the instance ------------------------------------------------------------------------------
-class Instance:
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-restarts.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("conf", "htdocs", "templates", "models"):
-            shutil.copytree(os.path.join(SOURCE, d), os.path.join(self.root, d))
-        for d in ("run", "logs"):
-            os.mkdir(os.path.join(self.root, d))
-        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
-        self.img = os.path.join(self.root, "htdocs", "static", "img")
-        shutil.chown(self.img, "www-data", "www-data")
-        self.work = os.path.join(self.root, "var", "upload-work")
-        self.store = os.path.join(self.root, "var", "jobs", "jobs.sqlite")
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
-        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
-        self.env = dict(os.environ, SECRET_KEY=secrets.token_hex(32))
-        self.port = None
-        self.pgids = set()  # process groups of every parent started (for the final cleanup)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def write_conf(self):
-        modules = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
-                                 text=True).stdout.strip()
-        root = self.root
-        loads = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, modules, m) for m in (
-            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id"))
-        conf = f"""# restarts_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs), a slow test job.
-ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{self.port}
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-
-{loads}LoadModule flaskpp_module "{MODULE}"
-
+def restarts_conf(inst):
+    root = inst.root
+    return demo_conf(
+        inst, MODULE, BUILD, ("mpm_event", "authz_core", "mime", "dir", "headers", "unique_id"),
+        title="restarts_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs), a slow test job.",
+        mpm="""
 # A few children of 25 threads (6 = 150 threads would do for the load), and scoreboard room for
 # old generations still finishing requests beside the new one while three graceful restarts follow
 # each other under load (else AH10159): 16 slots of 25.
@@ -172,72 +117,28 @@ MinSpareThreads 25
 MaxSpareThreads 250
 ServerLimit 16
 MaxRequestWorkers 400
-
-TypesConfig /etc/mime.types
-AddDefaultCharset utf-8
-
-ErrorLog "{root}/logs/error_log"
-LogLevel warn flaskpp:info
-ErrorLogFormat "[%{{u}}t] [%-m:%l] [pid %P:tid %T] [id %L] [client %a] %M"
-LogFormat "%h %l %u %t \\"%r\\" %>s %b %D %P %L" restarts
-CustomLog "{root}/logs/access_log" restarts
-
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
-# The demo, included exactly as conf/httpd.conf.in does.
-Define FLASKPP_ROOT "{root}"
-Define FLASKPP_PLUGIN_DIR "{BUILD}/examples"
-Include conf/flaskpp-server.conf
-Include conf/flaskpp.conf
-
+""", access_log="""LogFormat "%%h %%l %%u %%t \\"%%r\\" %%>s %%b %%D %%P %%L" restarts
+CustomLog "%s/logs/access_log" restarts
+""" % root, extra=f"""
 # --- What this test adds: a slow job to kill mid-run (tests/plugins/test_plugin.cpp), and a short
 # lease so that a killed child's job runs again within the test (server-wide: the last one wins).
 FlaskppPlugin testplug "{BUILD}/test-plugins/testplug.so"
 FlaskppRoute POST /t/jobs/sleep job t.sleep
 FlaskppJobLease {LEASE_S}s
-"""
-        with open(self.conf, "w") as f:
-            f.write(conf)
+""")
 
-    def httpd(self, *args, **kw):
-        return subprocess.run([HTTPD, "-f", self.conf] + list(args), capture_output=True, text=True,
-                              env=self.env, **kw)
 
-    def answers(self):
-        try:
-            return requests.get(self.url("/health"), timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
+class Instance(PrivateApache):
+    def __init__(self):
+        super().__init__("restarts", restarts_conf, env={"SECRET_KEY": secrets.token_hex(32)}, start_timeout=30)
+        self.copy_demo(SOURCE)
+        self.img = os.path.join(self.root, "htdocs", "static", "img")
+        self.work = os.path.join(self.root, "var", "upload-work")
+        self.store = os.path.join(self.root, "var", "jobs", "jobs.sqlite")
+        self.pgids = set()  # process groups of every parent started (for the final cleanup)
 
     def port_open(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
-
-    def parent_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def children(self):
-        pid = self.parent_pid()
-        try:
-            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                return set(int(p) for p in f.read().split())
-        except (OSError, TypeError):
-            return set()
+        return port_open(self.port)
 
     def remember_group(self):
         pid = self.parent_pid()
@@ -250,23 +151,15 @@ FlaskppJobLease {LEASE_S}s
                 pass
 
     def start(self, first=False):
-        res = None
         pid = self.parent_pid()
         if pid and not pid_alive(pid):
             # A parent killed by kill -9 may stay a zombie here (no init reaps it in a container),
             # which `-k start` takes for a running server: its pidfile is stale, remove it.
             os.unlink(self.pidfile)
-        for _ in range(5 if first else 1):  # a port taken between choosing and binding: try others
-            if first:
-                self.port = free_port()
-                self.write_conf()
-            res = self.httpd("-k", "start")
-            if res.returncode == 0 and wait_until(self.answers, 30):
-                self.remember_group()
-                return True
-            if first:
-                self.stop()
-        raise RuntimeError("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()[-3000:]))
+        # first: new port and configuration (5 tries); else the same again, once, the error_log kept.
+        super().start(configured=not first)
+        self.remember_group()
+        return True
 
     def group_members(self, pgid):
         out = []
@@ -297,23 +190,6 @@ FlaskppJobLease {LEASE_S}s
             if self.group_members(pgid):
                 self.kill_group(pgid)
 
-    def log_text(self, start=0):
-        try:
-            with open(self.log, "rb") as f:
-                f.seek(start)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def log_size(self):
-        try:
-            return os.path.getsize(self.log)
-        except OSError:
-            return 0
-
-    def generations(self):
-        return self.log_text().count(GENERATION)
-
     def uploads(self):
         return set(os.listdir(self.img))
 
@@ -339,9 +215,6 @@ FlaskppJobLease {LEASE_S}s
         except OSError:
             pass
         return found
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- clients -----------------------------------------------------------------------------------

@@ -14,19 +14,15 @@ import concurrent.futures
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import requests
-from it_helpers import free_ports, wait_until  # noqa: E402
+from it_helpers import GENERATION, HTTPD, PrivateApache, wait_until  # noqa: E402
 
-HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
-GENERATION = "resuming normal operations"
 MODULE, SOURCE = sys.argv[1], sys.argv[2]
 PLUGINS = os.environ.get("FLASKPP_TEST_PLUGINS", "")
 PORT_NAMES = ["PORT", "PORT_DENIED", "PORT_OFF", "PORT_QUICK"]
@@ -37,68 +33,13 @@ PATTERNS = ["/health", "/s/pids", "/s/items/<int(min=1,max=100):n>", "/s/throw",
             "/s/<any(a,b):x>/x&y", "/s/go"]
 
 
-class Instance:
+class Instance(PrivateApache):
     def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-status.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("run", "logs", "htdocs"):
-            os.mkdir(os.path.join(self.root, d))
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
-        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
-        modules_dir = subprocess.run(["apxs", "-q", "LIBEXECDIR"], check=True, capture_output=True,
-                                     text=True).stdout.strip()
         with open(os.path.join(SOURCE, "tests", "integration", "status_test.conf.in")) as f:
-            self.template = f.read().replace("@ROOT@", self.root).replace("@MODULES_DIR@", modules_dir) \
-                                    .replace("@MODULE@", MODULE).replace("@PLUGINS@", PLUGINS)
-        self.ports = {}
-
-    def url(self, path, which="PORT"):
-        return "http://127.0.0.1:%d%s" % (self.ports[which], path)
-
-    def httpd(self, *args):
-        return subprocess.run([HTTPD, "-f", self.conf] + list(args), capture_output=True, text=True)
-
-    def start(self):
-        res = None
-        for _ in range(5):  # a port taken between choosing and binding: try other ports
-            self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
-            conf = self.template
-            for name, port in self.ports.items():
-                conf = conf.replace("@%s@" % name, str(port))
-            with open(self.conf, "w") as f:
-                f.write(conf)
-            open(self.log, "w").close()
-            res = self.httpd("-k", "start")
-            if res.returncode == 0 and wait_until(self.answers, 20):
-                return
-            self.stop()
-        raise AssertionError("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
-
-    def answers(self):
-        # The page, not a route: it is not counted.
-        try:
-            return requests.get(self.url("/flaskpp-status"), timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def parent_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def stop(self):
-        pid = self.parent_pid()
-        self.httpd("-k", "stop")
-        if pid:
-            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10)
-
-    def log_text(self, start=0):
-        with open(self.log, "rb") as f:
-            f.seek(start)
-            return f.read().decode("utf-8", "replace")
+            template = f.read()
+        # start() polls the page, not a route: it is not counted.
+        super().__init__("status", template, dirs=("htdocs",), ports=PORT_NAMES,
+                         values={"MODULE": MODULE, "PLUGINS": PLUGINS}, health="/flaskpp-status", stop_timeout=10)
 
     def bad_lines(self):
         return [l for l in self.log_text().splitlines() if BAD_LINE.search(l) and not PROVOKED.search(l)]

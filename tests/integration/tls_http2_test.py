@@ -33,15 +33,11 @@ import secrets
 import shutil
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 import zlib
-from it_helpers import free_ports, wait_until, png, run  # noqa: E402
+from it_helpers import PrivateApache, demo_conf, png, run  # noqa: E402
 
-HTTPD = os.environ.get("FLASKPP_HTTPD", "/usr/sbin/apache2")  # tests/integration/httpd-sanitized.sh under scripts/sanitize.sh
 MODULE, SOURCE, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
 STARTED = time.monotonic()
 # Error log lines that fail the test wherever they come from ...
@@ -60,24 +56,50 @@ def check(ok, what):
 
 
 # --- the instance ------------------------------------------------------------------------------
-class Instance:
+def tls_conf(inst):
+    root, tls = inst.root, os.path.join(inst.root, "tls")
+    return demo_conf(
+        inst, MODULE, BUILD,
+        ("mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "socache_shmcb", "ssl", "http2"),
+        title="tls_http2_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs) + TLS + HTTP/2.",
+        listen=["127.0.0.1:%d" % inst.plain, "127.0.0.1:%d https" % inst.tls], mpm="""
+StartServers 2
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MinSpareThreads 25
+MaxSpareThreads 75
+""", extra=f"""
+# --- What this test adds: HTTP/2 and TLS. Nothing of the app below: the TLS virtual host
+# inherits the main server's routes, templates, settings, OpenAPI and Swagger UI pages.
+# The main server's cleartext port: h2c (by Upgrade and with prior knowledge) and HTTP/1.1.
+Protocols h2c http/1.1
+SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
+<VirtualHost 127.0.0.1:{inst.tls}>
+    SSLEngine on
+    SSLCertificateFile "{tls}/server.pem"
+    SSLCertificateKeyFile "{tls}/server.key"
+    Protocols h2 http/1.1
+</VirtualHost>
+""")
+
+
+class Instance(PrivateApache):
     def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="flaskpp-tls.", dir="/var/tmp")
-        os.chmod(self.root, 0o755)
-        for d in ("conf", "htdocs", "templates", "models"):
-            shutil.copytree(os.path.join(SOURCE, d), os.path.join(self.root, d))
-        for d in ("run", "logs", "tls"):
-            os.mkdir(os.path.join(self.root, d))
-        subprocess.run(["chmod", "-R", "a+rX", self.root], check=True)
+        # The session key: a random SECRET_KEY in Apache's environment (conf/flaskpp.conf).
+        super().__init__("tls", tls_conf, dirs=("tls",), ports=("PLAIN", "TLS"),
+                         env={"SECRET_KEY": secrets.token_hex(32)})
         # Uploads (conf/flaskpp.conf: FlaskppUploadDir) are written by the children (www-data).
-        shutil.chown(os.path.join(self.root, "htdocs", "static", "img"), "www-data", "www-data")
+        self.copy_demo(SOURCE)
         os.chmod(os.path.join(self.root, "tls"), 0o700)  # the keys: read by the parent (root) only
-        self.conf = os.path.join(self.root, "httpd.conf")
-        self.log = os.path.join(self.root, "logs", "error_log")
-        self.pidfile = os.path.join(self.root, "run", "httpd.pid")
         self.ca = os.path.join(self.root, "tls", "ca.pem")
-        self.env = dict(os.environ, SECRET_KEY=secrets.token_hex(32))
-        self.plain = self.tls = None
+
+    @property
+    def plain(self):
+        return self.ports.get("PLAIN")
+
+    @property
+    def tls(self):
+        return self.ports.get("TLS")
 
     def make_certificates(self):
         """A throwaway CA and a server certificate signed by it for IP:127.0.0.1 and DNS:localhost."""
@@ -100,114 +122,6 @@ class Instance:
             if res.returncode != 0:
                 raise RuntimeError("%s: %s" % (" ".join(cmd), res.stderr))
         os.chmod(self.ca, 0o644)
-
-    def write_conf(self):
-        modules = run(["apxs", "-q", "LIBEXECDIR"], check=True, text=True).stdout.strip()
-        root, tls = self.root, os.path.join(self.root, "tls")
-        loads = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, modules, m) for m in (
-            "mpm_event", "authz_core", "mime", "dir", "headers", "unique_id", "socache_shmcb", "ssl", "http2"))
-        conf = f"""# tls_http2_test.py: the demo (conf/httpd.conf.in's server, minus rotatelogs) + TLS + HTTP/2.
-ServerRoot "{root}"
-ServerName 127.0.0.1
-Listen 127.0.0.1:{self.plain}
-Listen 127.0.0.1:{self.tls} https
-PidFile "{root}/run/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-User www-data
-Group www-data
-
-{loads}LoadModule flaskpp_module "{MODULE}"
-
-StartServers 2
-ThreadsPerChild 25
-MaxRequestWorkers 150
-MinSpareThreads 25
-MaxSpareThreads 75
-
-TypesConfig /etc/mime.types
-AddDefaultCharset utf-8
-
-ErrorLog "{root}/logs/error_log"
-LogLevel warn flaskpp:info
-ErrorLogFormat "[%{{u}}t] [%-m:%l] [pid %P:tid %T] [id %L] [client %a] %M"
-LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\" %D %L" combined_us
-CustomLog "{root}/logs/access_log" combined_us
-
-DocumentRoot "{root}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory "{root}/htdocs">
-    Options -Indexes
-    Require all granted
-</Directory>
-
-# The demo, included exactly as conf/httpd.conf.in does (FlaskppSecretKey env:SECRET_KEY: the
-# test exports a random key into Apache's environment).
-Define FLASKPP_ROOT "{root}"
-Define FLASKPP_PLUGIN_DIR "{BUILD}/examples"
-Include conf/flaskpp-server.conf
-Include conf/flaskpp.conf
-
-# --- What this test adds: HTTP/2 and TLS. Nothing of the app below: the TLS virtual host
-# inherits the main server's routes, templates, settings, OpenAPI and Swagger UI pages.
-# The main server's cleartext port: h2c (by Upgrade and with prior knowledge) and HTTP/1.1.
-Protocols h2c http/1.1
-SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
-<VirtualHost 127.0.0.1:{self.tls}>
-    SSLEngine on
-    SSLCertificateFile "{tls}/server.pem"
-    SSLCertificateKeyFile "{tls}/server.key"
-    Protocols h2 http/1.1
-</VirtualHost>
-"""
-        with open(self.conf, "w") as f:
-            f.write(conf)
-
-    def httpd(self, *args):
-        return run([HTTPD, "-f", self.conf] + list(args), text=True, env=self.env)
-
-    def answers(self):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.plain, timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def start(self):
-        res = None
-        for _ in range(5):  # a port taken between choosing and binding: try other ports
-            self.plain, self.tls = free_ports(2)
-            self.write_conf()
-            open(self.log, "w").close()
-            res = self.httpd("-k", "start")
-            if res.returncode == 0 and wait_until(self.answers, 20):
-                return
-            self.stop()
-        raise RuntimeError("Apache did not start:\n%s%s\n%s" % (res.stdout, res.stderr, self.log_text()))
-
-    def parent_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def stop(self):
-        pid = self.parent_pid()
-        self.httpd("-k", "stop")
-        if pid:
-            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 15)
-        return pid
-
-    def log_text(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -530,7 +444,7 @@ def main():
     try:
         inst.make_certificates()
         # The TLS virtual host declares nothing of the app: it inherits the main server's routes.
-        inst.plain, inst.tls = free_ports(2)
+        inst.choose_ports()
         inst.write_conf()
         res = inst.httpd("-t", "-D", "DUMP_ROUTES")
         tables = {}
