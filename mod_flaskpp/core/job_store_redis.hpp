@@ -63,6 +63,9 @@ class RedisJobStore final : public JobStore {
   // use a timeout no longer than the time a dead host's jobs may wait (JobQueueOptions
   // poll_max_ms). Throws JobStoreError when Redis fails, like every call: back off before retrying.
   bool wait_for_work(std::int64_t timeout_ms);
+  // Makes every wait_for_work of this process now blocked return false at once (for stopping the
+  // workers; JobQueue::wake_all cannot reach a thread blocked in Redis).
+  void interrupt_waits() noexcept { client_.interrupt_blocking(); }
 
   bool enqueue(const JobRecord& job, std::size_t queue_max) override;
   std::optional<JobRecord> claim(const std::string& owner, std::int64_t now_ms, std::int64_t lease_ms) override;

@@ -3,12 +3,15 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -338,6 +341,10 @@ void RedisClient::mark_down(const std::string& why) noexcept {
 
 void RedisClient::fail(Connection* c, const std::string& what) {
   std::string msg = what + ": " + (c->ctx()->err ? std::string(c->ctx()->errstr) : std::string("no reply"));
+  // hiredis reports a socket timeout as EAGAIN's text; say what it means.
+  if (c->ctx()->err == REDIS_ERR_IO && std::string(c->ctx()->errstr) == std::strerror(EAGAIN)) {
+    msg += " (no answer within the timeout)";
+  }
   delete c;
   mark_down(msg);
   throw RedisError(url_text_, msg);
@@ -373,12 +380,47 @@ RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, s
   if (redisSetTimeout(ctx, to_timeval(block_ms + options_.command_timeout_ms)) != REDIS_OK) {
     fail(b.take(), "cannot set timeout");
   }
-  std::optional<RedisValue> v = run(*b.get(), argv);
+  // Registered while the socket is certainly open: interrupt_blocking() shuts it down under the
+  // pool mutex, so it never touches a descriptor that was closed and reused.
+  Blocked me{ctx->fd, false};
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    blocked_.push_back(&me);
+  }
+  std::optional<RedisValue> v;
+  try {
+    v = run(*b.get(), argv);
+  } catch (...) {
+    v.reset();  // no memory for the reply: treated as a wire failure below
+  }
+  bool interrupted;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    for (std::size_t i = 0; i < blocked_.size(); ++i) {
+      if (blocked_[i] == &me) {
+        blocked_.erase(blocked_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    }
+    interrupted = me.interrupted;
+  }
+  if (interrupted) {
+    delete b.take();  // shut down: never reused, and no sign of a Redis failure
+    return v ? std::move(*v) : RedisValue{};
+  }
   if (!v) fail(b.take(), argv[0] + " failed");
   if (redisSetTimeout(ctx, to_timeval(options_.command_timeout_ms)) != REDIS_OK) {
     delete b.take();  // the answer is good; only this connection cannot be reused
   }
   return std::move(*v);
+}
+
+void RedisClient::interrupt_blocking() noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  for (Blocked* w : blocked_) {
+    if (!w->interrupted) ::shutdown(w->fd, SHUT_RDWR);
+    w->interrupted = true;
+  }
 }
 
 RedisValue RedisClient::eval(const RedisScript& script, const std::vector<std::string>& keys,

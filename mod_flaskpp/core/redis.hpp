@@ -93,7 +93,10 @@ struct RedisOptions {
 // parent before it forks children, so that they inherit no socket. The constructor does not
 // connect. A failure on the wire closes that connection, drops every idle one (they probably
 // died with the server) and starts the back-off; an idle connection the server has closed (Redis
-// restarted) is noticed before use and replaced, so recovery needs no restart.
+// restarted) is noticed before use and replaced, so recovery needs no restart. Each call is one
+// round trip on one connection (eval: two after a NOSCRIPT). Not covered yet: AUTH (credentials in
+// the URL are refused), TLS, Sentinel/Cluster. A host name is resolved on every new connection,
+// outside the connect timeout: an address keeps the bound strict.
 class RedisClient {
  public:
   explicit RedisClient(RedisUrl url, RedisOptions options = {});
@@ -108,8 +111,13 @@ class RedisClient {
   // returned (kind kError).
   RedisValue command(const std::vector<std::string>& argv);
   // For commands that block in the server (BLPOP, BRPOPLPUSH, WAIT): the reply timeout is
-  // block_ms plus the command timeout, on a connection borrowed for the whole call.
+  // block_ms plus the command timeout, on a connection borrowed for the whole call. Returns nil
+  // at once when interrupt_blocking() ends the wait.
   RedisValue blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms);
+  // Ends every blocking_command of this process now in progress (shutdown(2) on its socket; the
+  // connection is then closed, and Redis is not marked down). For stopping worker threads
+  // without waiting for their block timeout. A call that starts afterwards blocks as usual.
+  void interrupt_blocking() noexcept;
   // EVALSHA, and on NOSCRIPT (new or flushed server) EVAL, which also caches the script.
   RedisValue eval(const RedisScript& script, const std::vector<std::string>& keys,
                   const std::vector<std::string>& args);
@@ -140,6 +148,11 @@ class RedisClient {
   pid_t pool_pid_;                 // guarded by pool_mutex_
   std::uint64_t generation_ = 0;   // guarded by pool_mutex_; bumped by a failure
   std::string last_error_;         // guarded by pool_mutex_
+  struct Blocked {
+    int fd;
+    bool interrupted;
+  };
+  std::vector<Blocked*> blocked_;  // guarded by pool_mutex_: blocking_command calls in progress
   // steady-clock ms until which new connections are refused; 0 = healthy. A child inherits it;
   // that only delays its first try by at most retry_after_failure_ms.
   std::atomic<std::int64_t> down_until_ms_{0};
