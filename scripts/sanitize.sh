@@ -103,7 +103,7 @@ run_tsan() {
   local t_build=$((SECONDS - t0))
   local suites='TemplateStore|DirectorySource|PartialNames|PageCache|PageCacheTable|JobsTest|JobIdTest|JobJsonTest'
   suites+='|JobStatusTest|JobWorkersTest|SqliteJobStoreTest|MemoryRateStoreTest|RateLimit[A-Za-z]*|RouteStats'
-  suites+='|StatusPage|SchemaValidate\.Concurrent[A-Za-z]*|UploadStore\.Concurrent[A-Za-z]*'
+  suites+='|RedisClientTest|RedisJobStoreTest|RedisRateStoreTest|StatusPage|SchemaValidate\.Concurrent[A-Za-z]*|UploadStore\.Concurrent[A-Za-z]*'
   log=$TSAN_BUILD/sanitize-ctest.log
   (
     cd "$TSAN_BUILD"
