@@ -220,10 +220,17 @@ void register_rate_limit_mutex(apr_pool_t* pconf) {
   if (rv != APR_SUCCESS) throw core::ConfigError("cannot register the rate limit mutex: " + apr_error(rv));
 }
 
+RedisUrlRateStore::RedisUrlRateStore(const std::string& url)
+    : store_(std::make_shared<core::RedisClient>(core::parse_redis_url(url))) {}
+
 void prepare_rate_limits(apr_pool_t* pconf, apr_pool_t* ptemp, ProcessState& state) {
   const RateLimitCacheSettings& cs = state.rate_cache;
   if (cs.provider == "shm") {
     state.rate_store = make_pool_owned<ShmRateStore>(pconf, cs.shm_bytes);
+    return;
+  }
+  if (cs.provider == "redis-url") {
+    state.rate_store = make_pool_owned<RedisUrlRateStore>(pconf, cs.args);
     return;
   }
   const auto* provider = static_cast<const ap_socache_provider_t*>(
@@ -266,14 +273,17 @@ extern "C" const char* fpp_set_rate_limit_cache(cmd_parms* cmd, void*, const cha
   return flaskpp::glue::guard_directive(cmd, [&]() -> const char* {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
     std::string text = spec;
-    if (text.rfind("redis://", 0) == 0) {
-      throw core::ConfigError("'" + text + "': a Redis store for several hosts is not built yet; use shm (one "
-                              "host), or Apache's redis socache (redis:HOST:PORT, mod_socache_redis)");
-    }
     flaskpp::glue::RateLimitCacheSettings cs;
+    if (text.rfind("redis://", 0) == 0 || text.rfind("rediss://", 0) == 0) {
+      core::parse_redis_url(text);  // ConfigError naming what is wrong (rediss: no TLS in hiredis 0.14)
+      cs.provider = "redis-url";
+      cs.args = text;
+    }
     auto colon = text.find(':');
-    cs.provider = text.substr(0, colon);
-    if (colon != std::string::npos) cs.args = text.substr(colon + 1);
+    if (cs.provider != "redis-url") {
+      cs.provider = text.substr(0, colon);
+      if (colon != std::string::npos) cs.args = text.substr(colon + 1);
+    }
     if (cs.provider.empty()) throw core::ConfigError("a store is needed: shm[:SIZE], or a socache provider name");
     if (cs.provider == "shm" || cs.provider == "shmcb") {
       // shmcb is SPEC.md's name for the one-host store: the same table (mod_socache_shmcb's cyclic

@@ -25,6 +25,7 @@
 
 #include "core/counter_table.hpp"
 #include "core/rate_limit.hpp"
+#include "core/rate_store_redis.hpp"
 #include "glue/apache.hpp"
 
 namespace flaskpp::glue {
@@ -32,19 +33,20 @@ namespace flaskpp::glue {
 // What FlaskppRateLimitCache says.
 struct RateLimitCacheSettings {
   static constexpr std::size_t kDefaultShmBytes = 4u << 20;  // 32767 counters of 128 bytes
-  std::string provider = "shm";  // "shm" (the module's table) or a socache provider name
-  std::string args;              // a socache provider's argument; empty: its defaults
+  std::string provider = "shm";  // "shm" (the module's table), "redis-url", or a socache provider name
+  std::string args;              // a socache provider's argument (empty: its defaults), or the Redis URL
   std::size_t shm_bytes = kDefaultShmBytes;
   bool fail_closed = false;      // fail=closed: 503 while the store fails (default fail=open)
 };
 
-// A store shared by every child behind the global mutex: the lifecycle both kinds share.
+// A store in the server's lifecycle. The shm table and socaches are shared by every child behind
+// the global mutex; Redis needs none.
 class ApacheRateStore : public core::RateStore {
  public:
   // post_config: creates the mutex, then the storage. Throws ConfigError.
-  void start(apr_pool_t* pconf, server_rec* base);
+  virtual void start(apr_pool_t* pconf, server_rec* base);
   // child_init: re-opens the mutex. Throws ConfigError (the store then fails every call).
-  void child(apr_pool_t* pchild);
+  virtual void child(apr_pool_t* pchild);
 
  protected:
   virtual void init_storage(apr_pool_t* pconf, server_rec* base) = 0;
@@ -86,6 +88,26 @@ class SocacheRateStore final : public ApacheRateStore {
   const ap_socache_provider_t* provider_;
   ap_socache_instance_t* instance_;
   server_rec* server_ = nullptr;
+};
+
+// FlaskppRateLimitCache redis://HOST:PORT/DB: core::RedisRateStore, shared by every host of the app.
+// No mutex (Redis runs each hit's script atomically) and no connection before the children fork.
+class RedisUrlRateStore final : public ApacheRateStore {
+ public:
+  explicit RedisUrlRateStore(const std::string& url);
+  void start(apr_pool_t*, server_rec*) override {}
+  void child(apr_pool_t*) override {}
+  std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override {
+    return store_.incr(key, delta, ttl_s, now_s);
+  }
+  std::int64_t get(const std::string& key, std::int64_t now_s) override { return store_.get(key, now_s); }
+  std::vector<std::int64_t> apply(const std::vector<core::CounterOp>& ops, std::int64_t now_s) override {
+    return store_.apply(ops, now_s);
+  }
+
+ private:
+  void init_storage(apr_pool_t*, server_rec*) override {}
+  core::RedisRateStore store_;
 };
 
 struct ProcessState;

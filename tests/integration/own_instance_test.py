@@ -756,7 +756,9 @@ class DirectiveRefusals(unittest.TestCase):
         self.check('FlaskppRateLimit /nope "5/minute"\n', {}, "no FlaskppRoute has the pattern '/nope'")
         self.check('FlaskppRateLimit /health "5/fortnight"\n', {}, "invalid rate limit")
         self.check('FlaskppRateLimit /health "5/minute" key=cookie\n', {}, "unknown option 'key=cookie'")
-        self.check('FlaskppRateLimitCache redis://127.0.0.1:6379/0\n', {}, "not built yet")
+        self.check('FlaskppRateLimitCache redis://127.0.0.1:6379/0\n' + limit, {}, None)  # -t does not connect
+        self.check('FlaskppRateLimitCache rediss://127.0.0.1:6380/0\n', {}, "TLS needs hiredis 1.0")
+        self.check('FlaskppRateLimitCache redis://127.0.0.1:99999/0\n', {}, "redis://127.0.0.1:99999/0")
         self.check('FlaskppRateLimitCache shmcb fail=maybe\n', {}, "must be fail=open or fail=closed")
 
     def test_schemas_and_static_max_age(self):

@@ -1,0 +1,168 @@
+"""FlaskppRateLimitCache redis:// (issue 12): two private Apache instances share one Redis that
+this test starts on a free loopback port (never a system one).
+
+  redis_limits_test.py MODULE_SO
+
+- One limit of 30 holds across both instances: 240 concurrent requests spread over A and B, each
+  on a new connection, and exactly 30 are answered 200, by both instances, the rest 429.
+- Redis killed: A (fail=open) serves the limited route unlimited, B (fail=closed) answers 503
+  with Retry-After; never a 500; one FPP00036 warning per child at the most.
+- Redis started again on the same port: both limit again within seconds, with no Apache restart.
+"""
+import concurrent.futures
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import requests
+from it_helpers import PrivateApache, free_ports, wait_until  # noqa: E402
+
+MODULE = sys.argv[1]
+BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
+LIMIT = 30
+
+CONF = """@HEAD@
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 8
+MaxRequestWorkers 16
+MinSpareThreads 1
+MaxSpareThreads 16
+KeepAlive Off
+ErrorLog "@ROOT@/logs/error_log"
+LogLevel warn flaskpp:info
+FlaskppRoute GET /health handler health
+FlaskppRoute GET /limited handler health
+FlaskppRateLimit /limited "@LIMIT@/hour"
+FlaskppRateLimitCache redis://127.0.0.1:@REDIS_PORT@/0 @FAIL@
+"""
+
+
+class Redis:
+    """A private redis-server: loopback, a free port, no persistence, its own directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="flaskpp-redis.")
+        self.port = free_ports(1)[0]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(self.answers, 10):
+            raise AssertionError("redis-server did not answer on port %d" % self.port)
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def remove(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Instance(PrivateApache):
+    def __init__(self, name, redis_port, fail):
+        super().__init__("redis-" + name, conf=None, values={"REDIS_PORT": str(redis_port), "FAIL": fail,
+                                                              "LIMIT": str(LIMIT)})
+
+    def conf_text(self):
+        head = self.conf_head(["mpm_event", "authz_core"], MODULE)
+        text = CONF.replace("@HEAD@", head)
+        for key, value in dict(self.values, ROOT=self.root).items():
+            text = text.replace("@%s@" % key, value)
+        return text
+
+    def bad_lines(self):
+        return [l for l in self.log_text().splitlines() if BAD_LINE.search(l)]
+
+
+def get(inst, path="/limited"):
+    return requests.get(inst.url(path), timeout=10)
+
+
+class RedisLimits(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("redis-server"):
+            raise AssertionError("redis-server is not installed (scripts/setup.sh installs it)")
+        cls.redis = Redis()
+        cls.redis.start()
+        cls.a = Instance("a", cls.redis.port, "fail=open")
+        cls.b = Instance("b", cls.redis.port, "fail=closed")
+        cls.a.start()
+        cls.b.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for inst in (cls.a, cls.b):
+            inst.stop()
+        cls.redis.remove()
+        unexpected = [l for inst in (cls.a, cls.b) for l in inst.bad_lines() if "FPP00036" not in l]
+        for inst in (cls.a, cls.b):
+            if unexpected:
+                print("instance kept for inspection: %s" % inst.root)
+            else:
+                inst.remove()
+        if unexpected:
+            raise AssertionError("warn/error lines not provoked on purpose:\n" + "\n".join(unexpected[:10]))
+
+    def test_a_one_limit_holds_across_two_instances(self):
+        jobs = [self.a if i % 2 else self.b for i in range(240)]
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda inst: (inst, get(inst)), jobs))
+        statuses = [r.status_code for _, r in answers]
+        self.assertEqual(statuses.count(200), LIMIT, "exactly the limit passes across both hosts")
+        self.assertEqual(statuses.count(429), 240 - LIMIT)
+        passed_by = {inst.root for inst, r in answers if r.status_code == 200}
+        self.assertEqual(len(passed_by), 2, "both instances let some through")
+        for _, r in answers:
+            self.assertEqual(r.headers.get("X-RateLimit-Limit"), str(LIMIT))
+        remaining = sorted(int(r.headers["X-RateLimit-Remaining"]) for _, r in answers if r.status_code == 200)
+        self.assertEqual(remaining, list(range(LIMIT)), "each passing hit saw its own count, over both hosts")
+
+    def test_b_redis_down_fail_open_and_closed_then_back(self):
+        self.redis.kill()
+        open_answers = [get(self.a) for _ in range(20)]
+        closed_answers = [get(self.b) for _ in range(20)]
+        self.assertEqual([r.status_code for r in open_answers], [200] * 20, "fail=open serves unlimited")
+        self.assertTrue(all("X-RateLimit-Limit" not in r.headers for r in open_answers))
+        self.assertEqual([r.status_code for r in closed_answers], [503] * 20, "fail=closed refuses")
+        self.assertTrue(all(r.headers.get("Retry-After") for r in closed_answers))
+        self.assertEqual(get(self.a, "/health").status_code, 200, "unlimited routes are untouched")
+        time.sleep(0.3)
+        for inst in (self.a, self.b):
+            warnings = re.findall(r"FPP00036: rate limit store failed", inst.log_text())
+            self.assertGreaterEqual(len(warnings), 1, inst.log_text())
+            self.assertLessEqual(len(warnings), 2, "one warning per child (2 children), not per request")
+            self.assertNotIn("[flaskpp:error]", inst.log_text())
+
+        self.redis.start()  # the same port, empty: the counters start again
+        self.assertTrue(wait_until(lambda: "X-RateLimit-Limit" in get(self.a).headers, 10),
+                        "A limits again without a restart")
+        self.assertTrue(wait_until(lambda: get(self.b).status_code == 200, 10), "B serves again")
+        r = get(self.b)
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(r.headers.get("X-RateLimit-Limit"), str(LIMIT))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
