@@ -18,6 +18,22 @@ namespace flaskpp::core {
 
 namespace {
 
+// The job store failed under a request (SQLite unwritable, Redis down): 503 with Retry-After,
+// never a 500 and never a job accepted; one warning per interval per process, the rest at debug.
+[[noreturn]] void store_unavailable(const Exchange& ex, JobQueue& jobs, const char* what, const JobStoreError& e) {
+  const bool warn = jobs.note_store_failure();
+  std::string line = std::string(what) + ": " + e.what();
+  if (warn) {
+    ex.log.log(LogLevel::kWarn, tag::kJobStoreUnavailable,
+               line + "; answered 503, further failures within " + std::to_string(JobQueue::kStoreWarnEvery) +
+                   "s log at debug");
+  } else if (ex.log.enabled(LogLevel::kDebug)) {
+    ex.log.log(LogLevel::kDebug, tag::kJobStoreUnavailable, line);
+  }
+  throw ServiceUnavailable("the job store is not available", jobs.options().retry_after_seconds,
+                           /*already_logged=*/true);
+}
+
 void write_pairs(JsonWriter& w, const StringPairs& pairs) {
   w.StartArray();
   for (const auto& [k, v] : pairs) {
@@ -241,8 +257,7 @@ Response App::job_action(const Exchange& ex) const {
   try {
     stored = settings_.jobs->submit(std::move(job));
   } catch (const JobStoreError& e) {
-    ex.log.log(LogLevel::kError, tag::kJobStoreUnavailable, std::string("job not accepted: ") + e.what());
-    throw ServiceUnavailable("the job store is not available", settings_.jobs->options().retry_after_seconds);
+    store_unavailable(ex, *settings_.jobs, "job not accepted", e);
   }
   guard.keep = true;
 
@@ -269,7 +284,12 @@ Response App::job_action(const Exchange& ex) const {
 
 Response App::job_status_action(const Exchange& ex) const {
   const std::string& id = ex.match.params.front().second.text;
-  std::optional<JobRecord> job = is_job_id(id) ? settings_.jobs->get(id) : std::nullopt;
+  std::optional<JobRecord> job;
+  try {
+    if (is_job_id(id)) job = settings_.jobs->get(id);
+  } catch (const JobStoreError& e) {
+    store_unavailable(ex, *settings_.jobs, "job status not read", e);
+  }
   if (!job) throw NotFound("no job " + id);
   Response resp;
   resp.content_type = json_mimetype_;
@@ -281,7 +301,15 @@ Response App::job_status_action(const Exchange& ex) const {
 Response App::job_cancel_action(const Exchange& ex) const {
   const std::string& id = ex.match.params.front().second.text;
   if (!is_job_id(id)) throw NotFound("no job " + id);
-  switch (settings_.jobs->cancel(id)) {
+  JobStore::CancelResult result{};
+  std::optional<JobRecord> job;
+  try {
+    result = settings_.jobs->cancel(id);
+    job = settings_.jobs->get(id);
+  } catch (const JobStoreError& e) {
+    store_unavailable(ex, *settings_.jobs, "job not cancelled", e);
+  }
+  switch (result) {
     case JobStore::CancelResult::kNotFound:
       throw NotFound("no job " + id);
     case JobStore::CancelResult::kAlreadyFinished:
@@ -290,7 +318,6 @@ Response App::job_cancel_action(const Exchange& ex) const {
     case JobStore::CancelResult::kRequested:
       break;
   }
-  std::optional<JobRecord> job = settings_.jobs->get(id);
   if (!job) throw NotFound("no job " + id);
   Response resp;
   // A running job sees the request between its steps: 202 until it stops.

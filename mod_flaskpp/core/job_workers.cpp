@@ -68,6 +68,18 @@ struct JobWorkers::Shared {
   void log(LogLevel level, int tag, const std::string& message) {
     if (logger->enabled(level)) logger->log(level, tag, message);
   }
+  // A store failure (Redis down, SQLite unwritable): one warning per interval for the process,
+  // shared with the requests' 503s (JobQueue::note_store_failure), the rest at debug. The work is
+  // not lost: a job whose outcome or lease could not be stored runs again once its lease expires.
+  void store_failed(const std::string& message) {
+    if (queue->note_store_failure()) {
+      log(LogLevel::kWarn, tag::kJobStoreFailed,
+          message + "; further job store failures within " + std::to_string(JobQueue::kStoreWarnEvery) +
+              "s log at debug");
+    } else {
+      log(LogLevel::kDebug, tag::kJobStoreFailed, message);
+    }
+  }
 };
 
 namespace {
@@ -88,7 +100,7 @@ class Control final : public JobControl {
       s_.queue->progress(r_.id, r_.owner, fraction, message);
     } catch (const std::exception& e) {
       // Progress is advisory: the job keeps running, the heartbeat keeps its lease.
-      s_.log(LogLevel::kWarn, tag::kJobStoreFailed, "job " + r_.id + ": progress not stored: " + e.what());
+      s_.store_failed("job " + r_.id + ": progress not stored: " + e.what());
     }
   }
 
@@ -195,7 +207,7 @@ bool run_job(const std::shared_ptr<JobWorkers::Shared>& sp, const JobRecord& job
     }
     if (!kept) s.log(LogLevel::kWarn, tag::kJobLeaseLost, label + ": lease lost; result dropped");
   } catch (const std::exception& e) {
-    s.log(LogLevel::kError, tag::kJobStoreFailed, label + ": outcome not stored: " + e.what());
+    s.store_failed(label + ": outcome not stored (it runs again when its lease expires): " + e.what());
   }
   {
     std::lock_guard<std::mutex> lock(s.mutex);
@@ -215,6 +227,7 @@ void worker_loop(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std:
   while (!s.stopping) {
     std::uint64_t seen = q.work_generation();
     std::optional<JobRecord> job;
+    bool store_failed = false;
     std::int64_t started_ms = 0;
     {
       std::shared_lock<std::shared_mutex> gate(s.gate);
@@ -223,14 +236,17 @@ void worker_loop(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std:
         job = q.claim(owner);
         started_ms = q.now_ms();
       } catch (const std::exception& e) {
-        s.log(LogLevel::kError, tag::kJobStoreFailed, "claim failed: " + std::string(e.what()));
+        // Retried at the longest interval (below) while the store is down.
+        s.store_failed("claim failed: " + std::string(e.what()) + " (workers retry every " +
+                       std::to_string(q.options().poll_max_ms) + " ms)");
+        store_failed = true;
       }
       if (job && s.stopping) {
         // Claimed while stop() began: hand it straight back rather than start it now.
         try {
           q.release(job->id, owner);
         } catch (const std::exception& e) {
-          s.log(LogLevel::kError, tag::kJobStoreFailed, "release failed: " + std::string(e.what()));
+          s.store_failed("release failed: " + std::string(e.what()));
         }
         break;
       }
@@ -257,8 +273,9 @@ void worker_loop(std::shared_ptr<JobWorkers::Shared> sp, std::string owner, std:
       wait = min_wait;
       continue;
     }
+    if (store_failed) wait = max_wait;
     bool woken = q.wait_for_work(seen, wait);
-    wait = woken ? min_wait : std::min(wait * 2, max_wait);
+    wait = woken && !store_failed ? min_wait : std::min(wait * 2, max_wait);
   }
 }
 
@@ -318,7 +335,7 @@ void heartbeat_loop(std::shared_ptr<JobWorkers::Shared> sp) {
           s.log(LogLevel::kInfo, tag::kJobCancelled, "job " + run->id + ": cancel requested");
         }
       } catch (const std::exception& e) {
-        s.log(LogLevel::kError, tag::kJobStoreFailed, "job " + run->id + ": heartbeat failed: " + e.what());
+        s.store_failed("job " + run->id + ": heartbeat failed: " + e.what());
       }
     }
     if (o.purge_interval_ms > 0 && now - last_purge >= o.purge_interval_ms) {
@@ -326,7 +343,7 @@ void heartbeat_loop(std::shared_ptr<JobWorkers::Shared> sp) {
       try {
         remove_spool_dirs(s, q.purge_finished());
       } catch (const std::exception& e) {
-        s.log(LogLevel::kError, tag::kJobStoreFailed, "purge failed: " + std::string(e.what()));
+        s.store_failed("purge failed: " + std::string(e.what()));
       }
     }
     lock.lock();

@@ -166,7 +166,26 @@ std::uint64_t JobQueue::work_generation() const {
 
 bool JobQueue::wait_for_work(std::uint64_t seen_generation, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(wake_mutex_);
+  if (store_.can_wait_for_work()) {
+    // Blocked in the store, a submit on any host wakes us; wake_all (stop) interrupts the wait.
+    if (generation_ != seen_generation) return true;
+    lock.unlock();
+    try {
+      return store_.wait_for_work(timeout.count());
+    } catch (const std::exception&) {
+      // The store is failing: wait out the timeout here instead (the next claim reports it).
+      lock.lock();
+      return wake_cv_.wait_for(lock, timeout, [&] { return generation_ != seen_generation; });
+    }
+  }
   return wake_cv_.wait_for(lock, timeout, [&] { return generation_ != seen_generation; });
+}
+
+bool JobQueue::note_store_failure() {
+  std::int64_t t = clock_();
+  std::int64_t last = last_store_warning_ms_.load(std::memory_order_relaxed);
+  return t - last >= kStoreWarnEvery * 1000 &&
+         last_store_warning_ms_.compare_exchange_strong(last, t, std::memory_order_relaxed);
 }
 
 void JobQueue::wake_one() {
@@ -183,6 +202,7 @@ void JobQueue::wake_all() {
     ++generation_;
   }
   wake_cv_.notify_all();
+  store_.interrupt_waits();
 }
 
 std::string iso8601_utc(std::int64_t unix_ms) {

@@ -3,11 +3,13 @@
 // leases, the in-process wake-up, the status JSON). Owns no threads; job_workers.hpp runs jobs.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -60,8 +62,8 @@ bool is_job_id(const std::string& text);
 // The queue is full: 503 with a Retry-After header of retry_after_seconds.
 class ServiceUnavailable : public HttpError {
  public:
-  ServiceUnavailable(const std::string& message, int retry_after_seconds)
-      : HttpError(503, message), retry_after_seconds_(retry_after_seconds) {}
+  ServiceUnavailable(const std::string& message, int retry_after_seconds, bool already_logged = false)
+      : HttpError(503, message, already_logged), retry_after_seconds_(retry_after_seconds) {}
   int retry_after_seconds() const noexcept { return retry_after_seconds_; }
 
  private:
@@ -133,6 +135,13 @@ class JobStore {
     out.next = claim(owner, now_ms, lease_ms);
     return out;
   }
+  // Cross-process wake-up, where the backend has one (Redis: a blocking pop on a token list every
+  // enqueue feeds). True: the store can block in wait_for_work; false (SQLite): JobQueue polls.
+  virtual bool can_wait_for_work() const { return false; }
+  // Blocks until a job may be waiting (true) or timeout_ms passes (false). Throws JobStoreError.
+  virtual bool wait_for_work(std::int64_t /*timeout_ms*/) { return false; }
+  // Ends every wait_for_work of this process now blocked (stopping the workers).
+  virtual void interrupt_waits() noexcept {}
 };
 
 struct JobQueueOptions {
@@ -184,6 +193,10 @@ class JobQueue {
   bool wait_for_work(std::uint64_t seen_generation, std::chrono::milliseconds timeout);
   void wake_one();
   void wake_all();
+  // A request found the store failing: true for the first call in each kStoreWarnEvery seconds
+  // (that one logs a warning, the others at debug), for one line per interval, not per request.
+  bool note_store_failure();
+  static constexpr std::int64_t kStoreWarnEvery = 60;
 
  private:
   JobStore& store_;
@@ -192,6 +205,7 @@ class JobQueue {
   mutable std::mutex wake_mutex_;
   std::condition_variable wake_cv_;
   std::uint64_t generation_ = 0;  // guarded by wake_mutex_
+  std::atomic<std::int64_t> last_store_warning_ms_{std::numeric_limits<std::int64_t>::min() / 2};
 };
 
 // Unix ms as ISO-8601 UTC with milliseconds ("2024-05-01T12:00:00.123Z").

@@ -14,6 +14,7 @@
 #include "adapter/log_sink.hpp"
 #include "core/app.hpp"
 #include "core/errors.hpp"
+#include "core/job_store_redis.hpp"
 #include "core/job_workers.hpp"
 #include "core/route_decl.hpp"
 #include "glue/boundary.hpp"
@@ -109,13 +110,22 @@ void prepare_jobs(apr_pool_t* pconf, ProcessState& state) {
   auto service = std::make_unique<JobService>();
   std::string path = js.store_path.empty() ? ap_runtime_dir_relative(pconf, kDefaultStore) : js.store_path;
   std::string dir = std::filesystem::path(path).parent_path().string();
-  ensure_work_dir(dir, "job store directory");
-  service->spool_dir = js.spool_dir.empty() ? dir + "/spool" : js.spool_dir;
-  ensure_work_dir(service->spool_dir, "job spool directory");
-  core::SqliteJobStoreOptions store_options;
-  store_options.synchronous_full = js.sync_full;
-  service->store = std::make_unique<core::SqliteJobStore>(path, store_options);
-  for (const char* suffix : {"", "-wal", "-shm"}) give_to_user(path + suffix);
+  if (!js.redis_url.empty()) {
+    // Redis: nothing to create here, and no connection before the children fork (the client
+    // connects on first use, in each child). A job's files stay in this host's spool directory:
+    // jobs that carry uploads need FlaskppJobSpoolDir on storage every host mounts.
+    service->spool_dir = js.spool_dir.empty() ? dir + "/spool" : js.spool_dir;
+    ensure_work_dir(service->spool_dir, "job spool directory");
+    service->store = std::make_unique<core::RedisJobStore>(core::parse_redis_url(js.redis_url));
+  } else {
+    ensure_work_dir(dir, "job store directory");
+    service->spool_dir = js.spool_dir.empty() ? dir + "/spool" : js.spool_dir;
+    ensure_work_dir(service->spool_dir, "job spool directory");
+    core::SqliteJobStoreOptions store_options;
+    store_options.synchronous_full = js.sync_full;
+    service->store = std::make_unique<core::SqliteJobStore>(path, store_options);
+    for (const char* suffix : {"", "-wal", "-shm"}) give_to_user(path + suffix);
+  }
   core::JobQueueOptions options;
   if (js.queue_max) options.queue_max = *js.queue_max;
   if (js.lease_ms) options.lease_ms = *js.lease_ms;
@@ -166,10 +176,18 @@ extern "C" const char* fpp_set_job_store(cmd_parms* cmd, void*, const char* spec
   return flaskpp::glue::guard_directive(cmd, [&]() -> const char* {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
     std::string text = spec;
-    if (text.rfind("sqlite:", 0) != 0 || text.size() == 7) {
-      throw core::ConfigError("'" + text + "' is not a job store: use sqlite:PATH (Redis comes later)");
-    }
     JobSettings& js = flaskpp::glue::process_state(cmd->pool).job_settings;
+    if (text.rfind("redis://", 0) == 0 || text.rfind("rediss://", 0) == 0) {
+      core::parse_redis_url(text);  // ConfigError naming what is wrong (rediss: no TLS in hiredis 0.14)
+      if (option) throw core::ConfigError("option '" + std::string(option) + "' is for sqlite: stores");
+      js.redis_url = text;
+      js.store_path.clear();
+      return nullptr;
+    }
+    if (text.rfind("sqlite:", 0) != 0 || text.size() == 7) {
+      throw core::ConfigError("'" + text + "' is not a job store: use sqlite:PATH or redis://HOST:PORT/DB");
+    }
+    js.redis_url.clear();
     const char* resolved = ap_server_root_relative(cmd->pool, text.c_str() + 7);
     if (!resolved) throw core::ConfigError("invalid path '" + text.substr(7) + "'");
     js.store_path = resolved;

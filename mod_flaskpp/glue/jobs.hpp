@@ -15,6 +15,7 @@ namespace flaskpp::glue {
 // What the job directives say; unset fields take the defaults named in conf/flaskpp.conf.
 struct JobSettings {
   std::string store_path;              // FlaskppJobStore sqlite:PATH (absolute); empty: default
+  std::string redis_url;               // FlaskppJobStore redis://HOST:PORT/DB; empty: SQLite
   bool sync_full = false;              // FlaskppJobStore ... sync=full
   std::optional<std::size_t> workers;  // FlaskppJobWorkers N (per child; default 2)
   std::optional<std::size_t> queue_max;       // FlaskppJobQueueMax N (default 1000)
@@ -23,11 +24,12 @@ struct JobSettings {
   std::optional<long> grace_ms;        // FlaskppJobGrace (default 10s)
   std::optional<long> timeout_ms;      // FlaskppJobTimeout (default none)
   std::string spool_dir;               // FlaskppJobSpoolDir (absolute); empty: <store dir>/spool
+                                       // (Redis: DefaultRuntimeDir/flaskpp-jobs/spool)
 };
 
 // The process's job queue, built in check_config when a route uses jobs; lives in pconf.
 struct JobService {
-  std::unique_ptr<core::SqliteJobStore> store;
+  std::unique_ptr<core::JobStore> store;  // SqliteJobStore or RedisJobStore
   std::unique_ptr<core::JobQueue> queue;
   std::string spool_dir;
   std::size_t workers = 2;

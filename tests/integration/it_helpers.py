@@ -5,7 +5,9 @@ includes the demo as conf/httpd.conf.in does."""
 import http.client
 import os
 import random
+import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -18,6 +20,8 @@ import zlib
 HTTPD = os.environ.get("FLASKPP_HTTPD") or "/usr/sbin/apache2"
 # The parent logs this line at every start and restart (a new generation).
 GENERATION = "resuming normal operations"
+# An error_log line a test must either have provoked on purpose or fail on.
+BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 
 
 def free_ports(n):
@@ -316,3 +320,41 @@ Define FLASKPP_PLUGIN_DIR "{build}/examples"
 Include conf/flaskpp-server.conf
 Include conf/flaskpp.conf
 {extra}"""
+
+
+class PrivateRedis:
+    """A private redis-server (issue 12's tests): loopback, a free port, its own directory; no
+    persistence, or with durable=True an append-only file fsynced on every write, so that a
+    restart (start() after kill()) on the same port and directory keeps what was acknowledged."""
+
+    def __init__(self, durable=False):
+        self.dir = tempfile.mkdtemp(prefix="flaskpp-redis.", dir="/var/tmp")
+        self.port = free_ports(1)[0]
+        self.durable = durable
+        self.proc = None
+
+    def start(self):
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", ""] + persistence + ["--dir", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(self.answers, 10):
+            raise AssertionError("redis-server did not answer on port %d" % self.port)
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def remove(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

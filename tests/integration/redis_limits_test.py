@@ -10,22 +10,16 @@ this test starts on a free loopback port (never a system one).
 - Redis started again on the same port: both limit again within seconds, with no Apache restart.
 """
 import concurrent.futures
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import requests
-from it_helpers import PrivateApache, free_ports, wait_until  # noqa: E402
+from it_helpers import BAD_LINE, PrivateApache, PrivateRedis, wait_until  # noqa: E402
 
 MODULE = sys.argv[1]
-BAD_LINE = re.compile(r"\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\]|exit signal|Segmentation fault")
 LIMIT = 30
 
 CONF = """@HEAD@
@@ -43,40 +37,6 @@ FlaskppRoute GET /limited handler health
 FlaskppRateLimit /limited "@LIMIT@/hour"
 FlaskppRateLimitCache redis://127.0.0.1:@REDIS_PORT@/0 @FAIL@
 """
-
-
-class Redis:
-    """A private redis-server: loopback, a free port, no persistence, its own directory."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="flaskpp-redis.")
-        self.port = free_ports(1)[0]
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(self.answers, 10):
-            raise AssertionError("redis-server did not answer on port %d" % self.port)
-
-    def answers(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def kill(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-            self.proc = None
-
-    def remove(self):
-        self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Instance(PrivateApache):
@@ -104,7 +64,7 @@ class RedisLimits(unittest.TestCase):
     def setUpClass(cls):
         if not shutil.which("redis-server"):
             raise AssertionError("redis-server is not installed (scripts/setup.sh installs it)")
-        cls.redis = Redis()
+        cls.redis = PrivateRedis()
         cls.redis.start()
         cls.a = Instance("a", cls.redis.port, "fail=open")
         cls.b = Instance("b", cls.redis.port, "fail=closed")
