@@ -283,7 +283,9 @@ TEST_F(ConfigCheck, PluginOnlyInTheServerConfig) {
 // --- jobs ---------------------------------------------------------------------------------------
 
 TEST_F(ConfigCheck, JobDirectivesAreChecked) {
-  expect_rejected("FlaskppJobStore redis://x", 0, "FlaskppJobStore", "is not a job store: use sqlite:PATH");
+  expect_rejected("FlaskppJobStore memcache:x", 0, "FlaskppJobStore", "is not a job store: use sqlite:PATH or redis://");
+  expect_rejected("FlaskppJobStore rediss://x", 0, "FlaskppJobStore", "TLS needs hiredis 1.0");
+  expect_rejected("FlaskppJobStore redis://x:99999/0", 0, "FlaskppJobStore", "redis://x:99999/0");
   expect_rejected("FlaskppJobStore sqlite:", 0, "FlaskppJobStore", "is not a job store: use sqlite:PATH");
   expect_rejected("FlaskppJobGrace 0", 0, "FlaskppJobGrace", "is not a duration");
   expect_rejected("FlaskppJobTimeout 1y", 0, "FlaskppJobTimeout", "is not a duration");
