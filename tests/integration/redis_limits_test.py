@@ -1,15 +1,18 @@
 """FlaskppRateLimitCache redis:// (issue 12): two private Apache instances share one Redis that
 this test starts on a free loopback port (never a system one).
 
-  redis_limits_test.py MODULE_SO
+  redis_limits_test.py MODULE_SO SOURCE_DIR
 
 - One limit of 30 holds across both instances: 240 concurrent requests spread over A and B, each
   on a new connection, and exactly 30 are answered 200, by both instances, the rest 429.
 - Redis killed: A (fail=open) serves the limited route unlimited, B (fail=closed) answers 503
   with Retry-After; never a 500; one FPP00036 warning per child at the most.
 - Redis started again on the same port: both limit again within seconds, with no Apache restart.
+- Through a third Apache, the mod_proxy_balancer front of conf/balancer-flaskpp.conf as shipped
+  (the backends with its mod_remoteip lines): 100 requests, both backends answer, exactly 20 pass.
 """
 import concurrent.futures
+import os
 import re
 import shutil
 import sys
@@ -17,9 +20,10 @@ import time
 import unittest
 
 import requests
-from it_helpers import BAD_LINE, PrivateApache, PrivateRedis, wait_until  # noqa: E402
+from it_helpers import BAD_LINE, PrivateApache, PrivateRedis, modules_dir, wait_until  # noqa: E402
 
-MODULE = sys.argv[1]
+MODULE, SOURCE = sys.argv[1], sys.argv[2]
+FRONT_LIMIT = 20
 LIMIT = 30
 
 CONF = """@HEAD@
@@ -32,9 +36,16 @@ MaxSpareThreads 16
 KeepAlive Off
 ErrorLog "@ROOT@/logs/error_log"
 LogLevel warn flaskpp:info
+CustomLog "@ROOT@/logs/access_log" "%>s %U %a"
+# What conf/balancer-flaskpp.conf asks of its backends: the client's address from the front.
+LoadModule remoteip_module @MODULES_DIR@/mod_remoteip.so
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.1
 FlaskppRoute GET /health handler health
 FlaskppRoute GET /limited handler health
 FlaskppRateLimit /limited "@LIMIT@/hour"
+FlaskppRoute GET /via-front handler health
+FlaskppRateLimit /via-front "@FRONT_LIMIT@/hour"
 FlaskppRateLimitCache redis://127.0.0.1:@REDIS_PORT@/0 @FAIL@
 """
 
@@ -42,14 +53,45 @@ FlaskppRateLimitCache redis://127.0.0.1:@REDIS_PORT@/0 @FAIL@
 class Instance(PrivateApache):
     def __init__(self, name, redis_port, fail):
         super().__init__("redis-" + name, conf=None, values={"REDIS_PORT": str(redis_port), "FAIL": fail,
-                                                              "LIMIT": str(LIMIT)})
+                                                              "LIMIT": str(LIMIT), "FRONT_LIMIT": str(FRONT_LIMIT)})
 
     def conf_text(self):
         head = self.conf_head(["mpm_event", "authz_core"], MODULE)
         text = CONF.replace("@HEAD@", head)
-        for key, value in dict(self.values, ROOT=self.root).items():
+        for key, value in dict(self.values, ROOT=self.root, MODULES_DIR=modules_dir()).items():
             text = text.replace("@%s@" % key, value)
         return text
+
+    def answered(self, path):
+        try:
+            with open(os.path.join(self.root, "logs", "access_log")) as f:
+                return sum(1 for line in f if line.split()[1:2] == [path])
+        except OSError:
+            return 0
+
+    def bad_lines(self):
+        return [l for l in self.log_text().splitlines() if BAD_LINE.search(l)]
+
+
+class Front(PrivateApache):
+    """The balancer front: conf/balancer-flaskpp.conf included as shipped, its two members
+    defined as the two instances."""
+
+    def __init__(self, a, b):
+        super().__init__("redis-front", conf=None)
+        self.members = (a, b)
+
+    def conf_text(self):
+        modules = ["mpm_event", "authz_core", "headers", "proxy", "proxy_http", "proxy_balancer",
+                   "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck"]
+        head = self.conf_head(modules, MODULE).replace('LoadModule flaskpp_module "%s"\n' % MODULE, "")
+        a, b = self.members
+        return head + """ErrorLog "%s/logs/error_log"
+LogLevel warn
+Define FLASKPP_BACKEND_1 http://127.0.0.1:%d
+Define FLASKPP_BACKEND_2 http://127.0.0.1:%d
+Include "%s/conf/balancer-flaskpp.conf"
+""" % (self.root, a.port, b.port, SOURCE)
 
     def bad_lines(self):
         return [l for l in self.log_text().splitlines() if BAD_LINE.search(l)]
@@ -70,14 +112,16 @@ class RedisLimits(unittest.TestCase):
         cls.b = Instance("b", cls.redis.port, "fail=closed")
         cls.a.start()
         cls.b.start()
+        cls.front = Front(cls.a, cls.b)
+        cls.front.start()
 
     @classmethod
     def tearDownClass(cls):
-        for inst in (cls.a, cls.b):
+        for inst in (cls.front, cls.a, cls.b):
             inst.stop()
         cls.redis.remove()
-        unexpected = [l for inst in (cls.a, cls.b) for l in inst.bad_lines() if "FPP00036" not in l]
-        for inst in (cls.a, cls.b):
+        unexpected = [l for inst in (cls.front, cls.a, cls.b) for l in inst.bad_lines() if "FPP00036" not in l]
+        for inst in (cls.front, cls.a, cls.b):
             if unexpected:
                 print("instance kept for inspection: %s" % inst.root)
             else:
@@ -125,6 +169,16 @@ class RedisLimits(unittest.TestCase):
         r = get(self.b)
         self.assertEqual(r.status_code, 200)
         self.assertEqual(r.headers.get("X-RateLimit-Limit"), str(LIMIT))
+
+    def test_c_one_limit_through_the_balancer_front(self):
+        answers = [get(self.front, "/via-front") for _ in range(100)]
+        statuses = [r.status_code for r in answers]
+        self.assertEqual(statuses.count(200), FRONT_LIMIT, "exactly the limit passes through the front")
+        self.assertEqual(statuses.count(429), 100 - FRONT_LIMIT)
+        time.sleep(0.3)  # the access logs are written after the answers
+        counts = [inst.answered("/via-front") for inst in (self.a, self.b)]
+        self.assertEqual(sum(counts), 100)
+        self.assertTrue(all(c >= 30 for c in counts), "the front spread the requests: %s" % counts)
 
 
 if __name__ == "__main__":
