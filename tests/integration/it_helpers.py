@@ -322,6 +322,21 @@ Include conf/flaskpp.conf
 {extra}"""
 
 
+def remove_unless_bad_lines(instances, provoked):
+    """After a test: each instance's error_log lines that BAD_LINE matches and the regex PROVOKED
+    does not (what nobody provoked on purpose). None: the roots are removed; else they are kept for
+    inspection and AssertionError lists the lines."""
+    unexpected = [l for inst in instances for l in inst.log_text().splitlines()
+                  if BAD_LINE.search(l) and not re.search(provoked, l)]
+    for inst in instances:
+        if unexpected:
+            print("instance kept for inspection: %s" % inst.root)
+        else:
+            inst.remove()
+    if unexpected:
+        raise AssertionError("warn/error lines not provoked on purpose:\n" + "\n".join(unexpected[:10]))
+
+
 class PrivateRedis:
     """A private redis-server (issue 12's tests): loopback, a free port, its own directory; no
     persistence, or with durable=True an append-only file fsynced on every write, so that a

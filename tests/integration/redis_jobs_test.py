@@ -20,7 +20,7 @@ import time
 import unittest
 
 import requests
-from it_helpers import BAD_LINE, PrivateApache, PrivateRedis, pid_alive, wait_until  # noqa: E402
+from it_helpers import PrivateApache, PrivateRedis, pid_alive, remove_unless_bad_lines, wait_until  # noqa: E402
 
 MODULE, BUILD = sys.argv[1], sys.argv[2]
 
@@ -54,9 +54,6 @@ class Instance(PrivateApache):
         for key, value in dict(self.values, ROOT=self.root).items():
             text = text.replace("@%s@" % key, value)
         return text
-
-    def bad_lines(self):
-        return [l for l in self.log_text().splitlines() if BAD_LINE.search(l)]
 
     def kill_all(self):
         """SIGKILL to the whole process group: parent and children at once, no cleanup."""
@@ -108,15 +105,7 @@ class RedisJobs(unittest.TestCase):
         cls.redis.remove()
         # Provoked on purpose: the outage's warnings (a request's 503, a worker's claim, heartbeat,
         # progress or outcome), one per child per interval.
-        unexpected = [l for inst in (cls.a, cls.b) for l in inst.bad_lines()
-                      if not re.search(r"\[flaskpp:warn\].*FPP000(32|40)", l)]
-        for inst in (cls.a, cls.b):
-            if unexpected:
-                print("instance kept for inspection: %s" % inst.root)
-            else:
-                inst.remove()
-        if unexpected:
-            raise AssertionError("warn/error lines not provoked on purpose:\n" + "\n".join(unexpected[:10]))
+        remove_unless_bad_lines((cls.a, cls.b), r"\[flaskpp:warn\].*FPP000(32|40)")
 
     def test_a_posted_through_a_polled_through_b_run_by_both(self):
         posted = [post(self.a if i % 2 else self.b, 300) for i in range(12)]
