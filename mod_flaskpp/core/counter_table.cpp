@@ -97,10 +97,11 @@ CounterTable::Slot* CounterTable::slot_at(std::size_t i) const {
 std::size_t CounterTable::slots() const { return static_cast<std::size_t>(header().slots); }
 
 namespace {
-// What a slot stores for key: the key itself, or "#" + its SHA-256 when too long.
+// What a slot stores for key: the key itself, or "\1" + its SHA-256 when too long (a mark no
+// limiter key starts with, so a short key never equals a hashed one).
 std::string stored_form(const std::string& key) {
-  if (key.size() <= CounterTable::kKeyMax) return key;
-  return "#" + sha256(key);
+  if (key.size() <= CounterTable::kKeyMax && (key.empty() || key[0] != '\1')) return key;
+  return "\1" + sha256(key);
 }
 }  // namespace
 

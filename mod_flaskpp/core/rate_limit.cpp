@@ -317,10 +317,12 @@ RateDecision RateLimiter::hit(const std::string& client_key,
     for (const CounterOp& op : ops) {
       if (!op.read_only) undo.push_back(CounterOp{op.key, -op.delta, op.ttl_s, false});
     }
-    guarded([&] {
+    // The refusal stands even if the undo fails (a store gone between the two calls): the undo
+    // only keeps the count exact; letting the hit through instead would break the limit.
+    try {
       store_.apply(undo, now);
-      return std::int64_t{0};
-    });
+    } catch (const std::exception&) {
+    }
   }
   const Outcome& o = outcomes[chosen];
   decision.allowed = allowed;

@@ -323,7 +323,11 @@ class PatternCheck {
       }
       PatternShape a = atom();
       int quantifiers = 0;
-      while (i_ < p_.size() && (p_[i_] == '?' || p_[i_] == '*' || p_[i_] == '+' || p_[i_] == '{')) {
+      for (;;) {
+        // RapidJSON's ^ and $ only set a flag, wherever they stand: a quantifier after them still
+        // applies to the atom before them ("a?^*" is (a?)*; found by review).
+        while (i_ < p_.size() && (p_[i_] == '^' || p_[i_] == '$')) ++i_;
+        if (!(i_ < p_.size() && (p_[i_] == '?' || p_[i_] == '*' || p_[i_] == '+' || p_[i_] == '{'))) break;
         if (++quantifiers > 1 && error_.empty()) {
           error_ = "a quantifier follows another (write one; lazy quantifiers such as +? are not supported)";
         }
@@ -371,8 +375,10 @@ class PatternCheck {
       else m = number();
     }
     if (i_ < p_.size() && p_[i_] == '}') ++i_;
+    // RapidJSON copies the atom n times, then m - n optional copies (each with a split state).
     std::size_t copies = unbounded ? n + 1 : std::max<std::size_t>(m, 1);
-    return {n == 0 || a.nullable, add(mul(a.states, copies), 1)};
+    std::size_t splits = unbounded ? 1 : (m > n ? m - n : 0);
+    return {n == 0 || a.nullable, add(add(mul(a.states, copies), splits), 1)};
   }
 
   std::size_t number() {

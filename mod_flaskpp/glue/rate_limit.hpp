@@ -78,6 +78,8 @@ class SocacheRateStore final : public ApacheRateStore {
       : provider_(provider), instance_(instance) {}
   std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override;
   std::int64_t get(const std::string& key, std::int64_t now_s) override;
+  // Under one hold of the mutex; no rollback when an op fails half-way (the limiter then fails
+  // open or closed; a socache can evict entries anyway).
   std::vector<std::int64_t> apply(const std::vector<core::CounterOp>& ops, std::int64_t now_s) override;
 
  private:

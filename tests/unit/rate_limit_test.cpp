@@ -467,5 +467,26 @@ TEST(RateLimiterStoreCalls, OneBatchPerAllowedHitTwoPerRefusedHit) {
   EXPECT_THROW(c.hit("c", limits), RateStoreError);
 }
 
+// A store lost between the hit and its undo (Redis gone) must not turn a refusal into a pass or a
+// store error: the limit holds, only the count stays one too high.
+class UndoFailingStore : public MemoryRateStore {
+ public:
+  std::vector<std::int64_t> apply(const std::vector<CounterOp>& ops, std::int64_t now_s) override {
+    if (!ops.empty() && ops.front().delta < 0) throw std::runtime_error("connection closed");
+    return MemoryRateStore::apply(ops, now_s);
+  }
+};
+
+TEST(RateLimiterStoreCalls, ARefusalStandsWhenItsUndoFails) {
+  FakeClock clock;
+  UndoFailingStore store;
+  RateLimiter limiter(store, clock.fn());
+  auto limits = parse_limits("1/minute");
+  EXPECT_TRUE(limiter.hit("c", limits).allowed);
+  RateDecision d = limiter.hit("c", limits);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_GT(d.retry_after_s, 0);
+}
+
 }  // namespace
 }  // namespace flaskpp::core

@@ -210,6 +210,11 @@ TEST(SchemaLoad, PatternsThatWouldCrashOrHangTheMatcherAreRefused) {
       {"a{1,100000}", "expands to more than 2000 states"},
       {"(ab{1,50}){1,50}", "expands to more than 2000 states"},
       {"^[a-z]+$x{999999999", "expands to more than 2000 states"},
+      {"a?^*", "a quantifier follows another"},  // ^ and $ only set flags: this is (a?)*
+      {"(a?)$*", "can match the empty string"},
+      {"(x|y?)$+", "can match the empty string"},
+      {"a{50}^{50}", "a quantifier follows another"},
+      {"a{0,1999}", "expands to more than 2000 states"},
   };
   for (const auto& [pattern, why] : refused) {
     std::string m = config_error(std::string(R"({"type": "string", "pattern": ")") + pattern + "\"}");
