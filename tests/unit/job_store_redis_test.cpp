@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "job_store_conformance.hpp"
 #include "redis_fixture.hpp"
 #include "test_support.hpp"
 
@@ -773,84 +774,7 @@ TEST_F(RedisJobStoreTest, TwoProcessesClaimEachJobExactlyOnce) {
     ASSERT_TRUE(store_->enqueue(j, kJobs));
   }
   ASSERT_GE(store_->idle_connections(), 1u) << "the children inherit a connection they must not use";
-  int ready[2], go[2];
-  ASSERT_EQ(pipe(ready), 0);
-  ASSERT_EQ(pipe(go), 0);
-  std::vector<pid_t> children;
-  for (int p = 0; p < 2; ++p) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int rc = 0;
-      try {
-        std::ofstream log(dir.str() + "/claimed." + std::to_string(p));
-        std::mutex log_mutex;
-        std::atomic<int> bad{0};
-        std::string first_owner = std::to_string(getpid()) + ":first";
-        auto first = store_->claim(first_owner, 1000, 60000);
-        char byte = 1;
-        if (!first || write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1) _exit(4);
-        if (!store_->finish(first->id, first_owner, JobStatus::kDone, "{\"by\":\"" + first_owner + "\"}", 2000)) ++bad;
-        log << first->id << ' ' << first_owner << '\n';
-        std::vector<std::thread> threads;
-        for (int t = 0; t < 2; ++t) {
-          threads.emplace_back([&, t] {
-            std::string owner = std::to_string(getpid()) + ":" + std::to_string(t);
-            try {
-              while (auto job = store_->claim(owner, 1000, 60000)) {
-                std::string result = "{\"by\":\"" + owner + "\"}";
-                if (!store_->finish(job->id, owner, JobStatus::kDone, result, 2000)) ++bad;
-                std::lock_guard<std::mutex> lock(log_mutex);
-                log << job->id << ' ' << owner << '\n';
-              }
-            } catch (...) {
-              ++bad;
-            }
-          });
-        }
-        for (auto& th : threads) th.join();
-        log.flush();
-        rc = bad.load() == 0 && log ? 0 : 3;
-      } catch (...) {
-        rc = 2;
-      }
-      _exit(rc);
-    }
-    children.push_back(pid);
-  }
-  char byte = 0;
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(read(ready[0], &byte, 1), 1);
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(write(go[1], &byte, 1), 1);
-  for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
-  for (pid_t pid : children) {
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
-  std::map<std::string, std::string> owner_of;
-  std::size_t lines = 0;
-  std::set<std::string> processes;
-  for (int p = 0; p < 2; ++p) {
-    std::ifstream in(dir.str() + "/claimed." + std::to_string(p));
-    std::string id, owner;
-    while (in >> id >> owner) {
-      ++lines;
-      EXPECT_TRUE(owner_of.emplace(id, owner).second) << id << " was claimed twice";
-      processes.insert(owner.substr(0, owner.find(':')));
-    }
-  }
-  EXPECT_EQ(lines, kJobs);
-  EXPECT_EQ(owner_of.size(), kJobs);
-  for (const auto& id : ids) {
-    auto got = store_->get(id);  // the parent's inherited connection still works for the parent
-    ASSERT_TRUE(got) << id;
-    EXPECT_EQ(got->status, JobStatus::kDone);
-    EXPECT_EQ(got->attempts, 1) << id;
-    ASSERT_TRUE(owner_of.count(id)) << id << " never claimed";
-    EXPECT_EQ(got->result_json, "{\"by\":\"" + owner_of[id] + "\"}") << "the claimer's result was kept";
-  }
-  EXPECT_EQ(processes.size(), 2u) << "both processes took part";
+  conformance::expect_two_processes_claim_each_job_once(*store_, dir.str(), ids);
 }
 
 // Redis gone: every call throws JobStoreError naming the URL, quickly, and no job is ever
