@@ -322,6 +322,16 @@ Include conf/flaskpp.conf
 {extra}"""
 
 
+# A small event MPM for tests that need two children (their processes told apart) and little else.
+TWO_CHILDREN_MPM = """StartServers 2
+ServerLimit 2
+ThreadsPerChild 8
+MaxRequestWorkers 16
+MinSpareThreads 1
+MaxSpareThreads 16
+"""
+
+
 def remove_unless_bad_lines(instances, provoked):
     """After a test: each instance's error_log lines that BAD_LINE matches and the regex PROVOKED
     does not (what nobody provoked on purpose). None: the roots are removed; else they are kept for

@@ -20,17 +20,12 @@ import time
 import unittest
 
 import requests
-from it_helpers import PrivateApache, PrivateRedis, pid_alive, remove_unless_bad_lines, wait_until  # noqa: E402
+from it_helpers import TWO_CHILDREN_MPM, PrivateApache, PrivateRedis, pid_alive, remove_unless_bad_lines, wait_until  # noqa: E402
 
 MODULE, BUILD = sys.argv[1], sys.argv[2]
 
 CONF = """@HEAD@
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 8
-MaxRequestWorkers 16
-MinSpareThreads 1
-MaxSpareThreads 16
+@MPM@
 ErrorLog "@ROOT@/logs/error_log"
 LogLevel warn flaskpp:info
 FlaskppPlugin testplug "@BUILD@/test-plugins/testplug.so"
@@ -50,7 +45,7 @@ class Instance(PrivateApache):
         shutil.chown(os.path.join(self.root, "spool"), "www-data", "www-data")
 
     def conf_text(self):
-        text = CONF.replace("@HEAD@", self.conf_head(["mpm_event", "authz_core"], MODULE))
+        text = CONF.replace("@MPM@", TWO_CHILDREN_MPM).replace("@HEAD@", self.conf_head(["mpm_event", "authz_core"], MODULE))
         for key, value in dict(self.values, ROOT=self.root).items():
             text = text.replace("@%s@" % key, value)
         return text

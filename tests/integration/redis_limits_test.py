@@ -20,19 +20,14 @@ import time
 import unittest
 
 import requests
-from it_helpers import PrivateApache, PrivateRedis, modules_dir, remove_unless_bad_lines, wait_until  # noqa: E402
+from it_helpers import TWO_CHILDREN_MPM, PrivateApache, PrivateRedis, modules_dir, remove_unless_bad_lines, wait_until  # noqa: E402
 
 MODULE, SOURCE = sys.argv[1], sys.argv[2]
 FRONT_LIMIT = 20
 LIMIT = 30
 
 CONF = """@HEAD@
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 8
-MaxRequestWorkers 16
-MinSpareThreads 1
-MaxSpareThreads 16
+@MPM@
 KeepAlive Off
 ErrorLog "@ROOT@/logs/error_log"
 LogLevel warn flaskpp:info
@@ -59,7 +54,7 @@ class Instance(PrivateApache):
 
     def conf_text(self):
         head = self.conf_head(["mpm_event", "authz_core"], MODULE)
-        text = CONF.replace("@HEAD@", head)
+        text = CONF.replace("@MPM@", TWO_CHILDREN_MPM).replace("@HEAD@", head)
         for key, value in dict(self.values, ROOT=self.root, MODULES_DIR=modules_dir()).items():
             text = text.replace("@%s@" % key, value)
         return text
