@@ -428,7 +428,7 @@ std::size_t RedisJobStore::count_active() {
   return v.integer > 0 ? static_cast<std::size_t>(v.integer) : 0;
 }
 
-bool RedisJobStore::wait_for_work(std::int64_t timeout_ms) {
+bool RedisJobStore::wait_for_work(std::int64_t timeout_ms, std::uint64_t interrupts_seen) {
   std::string wake_key = prefix_ + "wake";
   RedisValue v;
   try {
@@ -437,7 +437,7 @@ bool RedisJobStore::wait_for_work(std::int64_t timeout_ms) {
     } else {
       char secs[32];
       std::snprintf(secs, sizeof secs, "%.3f", static_cast<double>(timeout_ms) / 1000.0);
-      v = client_.blocking_command({"BLPOP", wake_key, secs}, timeout_ms);
+      v = client_.blocking_command({"BLPOP", wake_key, secs}, timeout_ms, interrupts_seen);
     }
   } catch (const RedisError& e) {
     fail(e.detail());

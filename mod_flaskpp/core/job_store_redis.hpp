@@ -39,7 +39,7 @@ struct RedisJobStoreOptions {
 // in Apache's parent holds no connection when the children are forked, and Redis may start after
 // Apache. Every Redis failure (unreachable, timeout, error reply) throws JobStoreError whose path()
 // is the URL; during the client's back-off after a failure calls throw at once without trying.
-class RedisJobStore final : public JobStore {
+class RedisJobStore : public JobStore {
  public:
   explicit RedisJobStore(RedisUrl url, RedisJobStoreOptions options = {});
   ~RedisJobStore() override = default;
@@ -62,11 +62,12 @@ class RedisJobStore final : public JobStore {
   // that finds the queue empty deletes the stale tokens. Waiters are not woken by lease expiry:
   // use a timeout no longer than the time a dead host's jobs may wait (JobQueueOptions
   // poll_max_ms). Throws JobStoreError when Redis fails, like every call: back off before retrying.
-  bool wait_for_work(std::int64_t timeout_ms) override;
+  bool wait_for_work(std::int64_t timeout_ms, std::uint64_t interrupts_seen) override;
   bool can_wait_for_work() const override { return true; }
   // Makes every wait_for_work of this process now blocked return false at once (for stopping the
   // workers; JobQueue::wake_all cannot reach a thread blocked in Redis).
   void interrupt_waits() noexcept override { client_.interrupt_blocking(); }
+  std::uint64_t interrupts() noexcept override { return client_.interrupts(); }
 
   bool enqueue(const JobRecord& job, std::size_t queue_max) override;
   std::optional<JobRecord> claim(const std::string& owner, std::int64_t now_ms, std::int64_t lease_ms) override;

@@ -168,10 +168,14 @@ bool JobQueue::wait_for_work(std::uint64_t seen_generation, std::chrono::millise
   std::unique_lock<std::mutex> lock(wake_mutex_);
   if (store_.can_wait_for_work()) {
     // Blocked in the store, a submit on any host wakes us; wake_all (stop) interrupts the wait.
+    // The store's interrupt count is read under wake_mutex_, before the generation check: a
+    // wake_all that bumps the generation after this check interrupts the store after this read,
+    // so the store's wait ends (or never starts) even when it begins after that interrupt.
+    std::uint64_t interrupts = store_.interrupts();
     if (generation_ != seen_generation) return true;
     lock.unlock();
     try {
-      return store_.wait_for_work(timeout.count());
+      return store_.wait_for_work(timeout.count(), interrupts);
     } catch (const std::exception&) {
       // The store is failing: wait out the timeout here instead (the next claim reports it).
       lock.lock();

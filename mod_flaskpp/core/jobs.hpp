@@ -138,10 +138,14 @@ class JobStore {
   // Cross-process wake-up, where the backend has one (Redis: a blocking pop on a token list every
   // enqueue feeds). True: the store can block in wait_for_work; false (SQLite): JobQueue polls.
   virtual bool can_wait_for_work() const { return false; }
-  // Blocks until a job may be waiting (true) or timeout_ms passes (false). Throws JobStoreError.
-  virtual bool wait_for_work(std::int64_t /*timeout_ms*/) { return false; }
-  // Ends every wait_for_work of this process now blocked (stopping the workers).
+  // Blocks until a job may be waiting (true) or timeout_ms passes (false); false at once when
+  // interrupt_waits() was called since interrupts() answered interrupts_seen. Throws JobStoreError.
+  virtual bool wait_for_work(std::int64_t /*timeout_ms*/, std::uint64_t /*interrupts_seen*/) { return false; }
+  // Ends every wait_for_work of this process now blocked, and any that starts with an older
+  // interrupts() (stopping the workers).
   virtual void interrupt_waits() noexcept {}
+  // interrupt_waits() calls so far: read it before the last check that decides to wait.
+  virtual std::uint64_t interrupts() noexcept { return 0; }
 };
 
 struct JobQueueOptions {

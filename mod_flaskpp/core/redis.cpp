@@ -373,28 +373,22 @@ RedisValue RedisClient::command(const std::vector<std::string>& argv) {
   return std::move(*v);
 }
 
-RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms) {
+RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms,
+                                         std::uint64_t interrupts_seen) {
   if (argv.empty()) throw std::invalid_argument("RedisClient::blocking_command: no arguments");
   Borrowed b(*this);
   redisContext* ctx = b.get()->ctx();
-  if (redisSetTimeout(ctx, to_timeval(block_ms + options_.command_timeout_ms)) != REDIS_OK) {
-    fail(b.take(), "cannot set timeout");
-  }
   // Registered while the socket is certainly open: interrupt_blocking() shuts it down under the
-  // pool mutex, so it never touches a descriptor that was closed and reused.
+  // pool mutex, so it never touches a descriptor that was closed and reused. An interrupt since
+  // the caller's interrupts_seen ends the call here, under the same mutex: nothing was sent, and
+  // the connection goes back to the pool as it was.
   Blocked me{ctx->fd, false};
   {
     std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (interrupts_ != interrupts_seen) return RedisValue{};
     blocked_.push_back(&me);
   }
-  std::optional<RedisValue> v;
-  try {
-    v = run(*b.get(), argv);
-  } catch (...) {
-    v.reset();  // no memory for the reply: treated as a wire failure below
-  }
-  bool interrupted;
-  {
+  auto unregister = [&] {
     std::lock_guard<std::mutex> lock(pool_mutex_);
     for (std::size_t i = 0; i < blocked_.size(); ++i) {
       if (blocked_[i] == &me) {
@@ -402,8 +396,19 @@ RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, s
         break;
       }
     }
-    interrupted = me.interrupted;
+    return me.interrupted;
+  };
+  std::optional<RedisValue> v;
+  if (redisSetTimeout(ctx, to_timeval(block_ms + options_.command_timeout_ms)) != REDIS_OK) {
+    unregister();
+    fail(b.take(), "cannot set timeout");
   }
+  try {
+    v = run(*b.get(), argv);
+  } catch (...) {
+    v.reset();  // no memory for the reply: treated as a wire failure below
+  }
+  bool interrupted = unregister();
   if (interrupted) {
     delete b.take();  // shut down: never reused, and no sign of a Redis failure
     return v ? std::move(*v) : RedisValue{};
@@ -415,8 +420,14 @@ RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, s
   return std::move(*v);
 }
 
+std::uint64_t RedisClient::interrupts() noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  return interrupts_;
+}
+
 void RedisClient::interrupt_blocking() noexcept {
   std::lock_guard<std::mutex> lock(pool_mutex_);
+  ++interrupts_;
   for (Blocked* w : blocked_) {
     if (!w->interrupted) ::shutdown(w->fd, SHUT_RDWR);
     w->interrupted = true;

@@ -112,12 +112,21 @@ class RedisClient {
   RedisValue command(const std::vector<std::string>& argv);
   // For commands that block in the server (BLPOP, BRPOPLPUSH, WAIT): the reply timeout is
   // block_ms plus the command timeout, on a connection borrowed for the whole call. Returns nil
-  // at once when interrupt_blocking() ends the wait.
-  RedisValue blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms);
+  // at once when interrupt_blocking() ends the wait, and without sending anything when
+  // interrupt_blocking() was called since the caller read interrupts() == interrupts_seen (so a
+  // stop that comes between a caller's last check and the start of its wait is not missed).
+  RedisValue blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms,
+                              std::uint64_t interrupts_seen);
+  // The same, counting only interrupts from now on.
+  RedisValue blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms) {
+    return blocking_command(argv, block_ms, interrupts());
+  }
   // Ends every blocking_command of this process now in progress (shutdown(2) on its socket; the
-  // connection is then closed, and Redis is not marked down). For stopping worker threads
-  // without waiting for their block timeout. A call that starts afterwards blocks as usual.
+  // connection is then closed, and Redis is not marked down) and counts one interrupt. For
+  // stopping worker threads without waiting for their block timeout.
   void interrupt_blocking() noexcept;
+  // interrupt_blocking() calls so far in this object.
+  std::uint64_t interrupts() noexcept;
   // EVALSHA, and on NOSCRIPT (new or flushed server) EVAL, which also caches the script.
   RedisValue eval(const RedisScript& script, const std::vector<std::string>& keys,
                   const std::vector<std::string>& args);
@@ -153,6 +162,7 @@ class RedisClient {
     bool interrupted;
   };
   std::vector<Blocked*> blocked_;  // guarded by pool_mutex_: blocking_command calls in progress
+  std::uint64_t interrupts_ = 0;   // guarded by pool_mutex_: interrupt_blocking calls
   // steady-clock ms until which new connections are refused; 0 = healthy. A child inherits it;
   // that only delays its first try by at most retry_after_failure_ms.
   std::atomic<std::int64_t> down_until_ms_{0};

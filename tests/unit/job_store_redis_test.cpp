@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -333,6 +334,8 @@ class RedisJobStoreTest : public ::testing::Test {
     o.retry_after_seconds = 7;
     return o;
   }
+  // A wait that counts only interrupts from now on.
+  bool wait_from_now(std::int64_t timeout_ms) { return store_->wait_for_work(timeout_ms, store_->interrupts()); }
   JobRecord submit(const std::string& name, const std::string& input = "{}") {
     JobRecord r;
     r.name = name;
@@ -810,7 +813,7 @@ TEST_F(RedisJobStoreTest, OutageThrowsQuicklyNeverAcceptsAndRecovers) {
     expect_down("count_active", [&] { store_->count_active(); });
     expect_down("cancel", [&] { store_->cancel(before.id, 3); });
     expect_down("purge", [&] { store_->purge_finished(3, 0); });
-    expect_down("wait_for_work", [&] { store_->wait_for_work(200); });
+    expect_down("wait_for_work", [&] { wait_from_now(200); });
     std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_EQ(accepted, 0);
@@ -839,7 +842,7 @@ TEST_F(RedisJobStoreTest, OutageThrowsQuicklyNeverAcceptsAndRecovers) {
 
 TEST_F(RedisJobStoreTest, WaitForWorkWakesOnAnEnqueueFromAnotherHost) {
   RedisJobStore other_host(parse_redis_url(redis_->url()));
-  EXPECT_FALSE(store_->wait_for_work(0));
+  EXPECT_FALSE(wait_from_now(0));
   std::atomic<std::int64_t> enqueued_at{0};
   auto base = Clock::now();
   std::thread producer([&] {
@@ -847,7 +850,7 @@ TEST_F(RedisJobStoreTest, WaitForWorkWakesOnAnEnqueueFromAnotherHost) {
     enqueued_at = ms_since(base);
     other_host.enqueue(make_job("wake", 1), 10);
   });
-  bool woken = store_->wait_for_work(5000);
+  bool woken = wait_from_now(5000);
   std::int64_t woke_at = ms_since(base);
   producer.join();
   EXPECT_TRUE(woken);
@@ -859,18 +862,18 @@ TEST_F(RedisJobStoreTest, WaitForWorkWakesOnAnEnqueueFromAnotherHost) {
 
 TEST_F(RedisJobStoreTest, WaitForWorkTimesOutWhenNothingComes) {
   auto t0 = Clock::now();
-  EXPECT_FALSE(store_->wait_for_work(300));
+  EXPECT_FALSE(wait_from_now(300));
   std::int64_t took = ms_since(t0);
   EXPECT_GE(took, 290);
   EXPECT_LT(took, 800);
-  EXPECT_FALSE(store_->wait_for_work(0));
+  EXPECT_FALSE(wait_from_now(0));
 }
 
 // Stopping workers: a wait blocked in Redis ends at once, and the store is not marked down.
 TEST_F(RedisJobStoreTest, InterruptWaitsEndsABlockedWait) {
   std::atomic<bool> returned{false}, result{true};
   std::thread waiter([&] {
-    result = store_->wait_for_work(10000);
+    result = wait_from_now(10000);
     returned = true;
   });
   std::this_thread::sleep_for(milliseconds(200));  // the waiter is blocked in BLPOP by now
@@ -882,7 +885,55 @@ TEST_F(RedisJobStoreTest, InterruptWaitsEndsABlockedWait) {
   EXPECT_FALSE(result.load());
   EXPECT_EQ(store_->count_active(), 0u) << "no back-off: Redis did not fail";
   EXPECT_TRUE(store_->enqueue(make_job("after", 1), 10));
-  EXPECT_TRUE(store_->wait_for_work(1000)) << "later waits work as before";
+  EXPECT_TRUE(wait_from_now(1000)) << "later waits work as before";
+}
+
+// Stopping workers, the other order: the stop comes after a worker's last look at its queue but
+// before its wait reaches Redis. A wait that passes the interrupt count read before the stop ends
+// at once without sending anything; one with a fresh count blocks as usual.
+TEST_F(RedisJobStoreTest, InterruptWaitsAlsoEndsAWaitThatStartsAfterIt) {
+  std::uint64_t seen = store_->interrupts();
+  store_->interrupt_waits();
+  EXPECT_EQ(store_->interrupts(), seen + 1);
+  auto t0 = Clock::now();
+  EXPECT_FALSE(store_->wait_for_work(5000, seen));
+  EXPECT_LT(ms_since(t0), 100) << "the wait must not reach BLPOP";
+  EXPECT_EQ(redis_->command({"INFO", "commandstats"}).find("cmdstat_blpop"), std::string::npos)
+      << "nothing was sent to Redis";
+  t0 = Clock::now();
+  EXPECT_FALSE(wait_from_now(300));
+  EXPECT_GE(ms_since(t0), 290) << "a fresh count blocks as usual";
+  EXPECT_EQ(store_->count_active(), 0u) << "no back-off: Redis did not fail";
+}
+
+// The same through JobQueue, as a worker calls it: the stop (wake_all) lands after the queue's
+// generation check and before its wait reaches Redis (the store below runs wake_all there). The
+// wait must end at once; before JobQueue passed the interrupt count it read with the generation,
+// it blocked for its whole timeout.
+class StopBeforeTheWait : public RedisJobStore {
+ public:
+  using RedisJobStore::RedisJobStore;
+  std::function<void()> before_wait;
+  bool wait_for_work(std::int64_t timeout_ms, std::uint64_t interrupts_seen) override {
+    if (before_wait) {
+      auto f = std::move(before_wait);
+      before_wait = nullptr;
+      f();
+    }
+    return RedisJobStore::wait_for_work(timeout_ms, interrupts_seen);
+  }
+};
+
+TEST_F(RedisJobStoreTest, QueueWaitEndsWhenTheStopComesJustBeforeIt) {
+  StopBeforeTheWait store(parse_redis_url(redis_->url()));
+  JobQueue queue(store, options(), [this] { return now_; });
+  store.before_wait = [&] { queue.wake_all(); };
+  auto t0 = Clock::now();
+  EXPECT_FALSE(queue.wait_for_work(queue.work_generation(), milliseconds(5000)));
+  EXPECT_LT(ms_since(t0), 100) << "the stop was missed: the wait ran out its timeout";
+  t0 = Clock::now();
+  EXPECT_FALSE(queue.wait_for_work(queue.work_generation(), milliseconds(300)));
+  EXPECT_GE(ms_since(t0), 290) << "after the stop, a wait with the new generation blocks as usual";
 }
 
 // One token per queued job, and a claim that empties the queue drops the rest: waiters are not
@@ -893,12 +944,12 @@ TEST_F(RedisJobStoreTest, WakeTokensFollowTheQueue) {
   EXPECT_EQ(redis_->command({"LLEN", store_->key_prefix() + "wake"}), "2");
   auto a = store_->claim("w", 3, 100);
   ASSERT_TRUE(a);
-  EXPECT_TRUE(store_->wait_for_work(100)) << "b is still queued";
+  EXPECT_TRUE(wait_from_now(100)) << "b is still queued";
   auto b = store_->claim("w", 3, 100);
   ASSERT_TRUE(b);
   EXPECT_EQ(redis_->command({"LLEN", store_->key_prefix() + "wake"}), "0");
   EXPECT_TRUE(store_->release(b->id, "w", 4));
-  EXPECT_TRUE(store_->wait_for_work(100)) << "a released job wakes a waiter too";
+  EXPECT_TRUE(wait_from_now(100)) << "a released job wakes a waiter too";
 }
 
 }  // namespace
