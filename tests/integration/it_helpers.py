@@ -283,6 +283,43 @@ Group www-data
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+class BalancerFront(PrivateApache):
+    """A front Apache running conf/balancer-flaskpp.conf of the checkout SOURCE as shipped, its two
+    BalancerMember lines defined as MEMBERS' ports (one member: both lines name it, so it gets every
+    request). MODULE is only passed to conf_head(), whose LoadModule line for it is dropped."""
+
+    MODULES = ["mpm_event", "authz_core", "headers", "proxy", "proxy_http", "proxy_balancer",
+               "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck"]
+
+    def __init__(self, name, members, module, source, extra=""):
+        super().__init__(name, conf=None)
+        self.members, self.module, self.source, self.extra = tuple(members), module, source, extra
+
+    def conf_text(self):
+        head = self.conf_head(self.MODULES, self.module).replace(
+            'LoadModule flaskpp_module "%s"\n' % self.module, "")
+        first, second = self.members[0], self.members[-1]
+        return head + """ErrorLog "%s/logs/error_log"
+LogLevel warn
+%sDefine FLASKPP_BACKEND_1 http://127.0.0.1:%d
+Define FLASKPP_BACKEND_2 http://127.0.0.1:%d
+Include "%s/conf/balancer-flaskpp.conf"
+""" % (self.root, self.extra, first.port, second.port, self.source)
+
+
+# A backend's access log that answered() counts: status, path, client address.
+COUNTED_ACCESS_LOG = 'CustomLog "@ROOT@/logs/access_log" "%>s %U %a"\n'
+
+
+def answered(inst, path):
+    """Requests for PATH in INST's access log (COUNTED_ACCESS_LOG's format)."""
+    try:
+        with open(os.path.join(inst.root, "logs", "access_log")) as f:
+            return sum(1 for line in f if line.split()[1:2] == [path])
+    except OSError:
+        return 0
+
+
 # The demo's access log (conf/httpd.conf.in's format); @ROOT@: the instance's root.
 DEMO_ACCESS_LOG = """LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D %L" combined_us
 CustomLog "@ROOT@/logs/access_log" combined_us

@@ -2,9 +2,12 @@
 starts on a free loopback port (append-only file, fsync always, so a restart keeps what was
 acknowledged; never a system Redis).
 
-  redis_jobs_test.py MODULE_SO BUILD_DIR      (BUILD_DIR/test-plugins/testplug.so: the job t.sleep)
+  redis_jobs_test.py MODULE_SO BUILD_DIR SOURCE_DIR   (BUILD_DIR/test-plugins/testplug.so: the job
+                                                      t.sleep; SOURCE_DIR/conf/balancer-flaskpp.conf)
 
 - A job posted through A is polled through B, and jobs run on both hosts' workers.
+- Through a third Apache, the mod_proxy_balancer front of conf/balancer-flaskpp.conf as shipped:
+  jobs posted and polled through it, the posts spread over both hosts, all done.
 - kill -9 of B's whole process group while B's worker runs a job: the job's lease (3 s) expires
   and A runs it again to the end (done, attempts 2).
 - Redis killed: posting answers 503 with Retry-After (nothing accepted), a status read 503, never
@@ -20,15 +23,16 @@ import time
 import unittest
 
 import requests
-from it_helpers import TWO_CHILDREN_MPM, PrivateApache, PrivateRedis, pid_alive, remove_unless_bad_lines, wait_until  # noqa: E402
+from it_helpers import (COUNTED_ACCESS_LOG, TWO_CHILDREN_MPM, BalancerFront, PrivateApache, PrivateRedis,  # noqa: E402
+                        answered, pid_alive, remove_unless_bad_lines, wait_until)
 
-MODULE, BUILD = sys.argv[1], sys.argv[2]
+MODULE, BUILD, SOURCE = sys.argv[1], sys.argv[2], sys.argv[3]
 
 CONF = """@HEAD@
 @MPM@
 ErrorLog "@ROOT@/logs/error_log"
 LogLevel warn flaskpp:info
-FlaskppPlugin testplug "@BUILD@/test-plugins/testplug.so"
+@ACCESS_LOG@FlaskppPlugin testplug "@BUILD@/test-plugins/testplug.so"
 FlaskppRoute GET /health handler health
 FlaskppRoute POST /t/jobs/sleep job t.sleep
 FlaskppRoute GET /jobs/<uuid:id> job-status
@@ -46,6 +50,7 @@ class Instance(PrivateApache):
 
     def conf_text(self):
         text = CONF.replace("@MPM@", TWO_CHILDREN_MPM).replace("@HEAD@", self.conf_head(["mpm_event", "authz_core"], MODULE))
+        text = text.replace("@ACCESS_LOG@", COUNTED_ACCESS_LOG)
         for key, value in dict(self.values, ROOT=self.root).items():
             text = text.replace("@%s@" % key, value)
         return text
@@ -115,6 +120,23 @@ class RedisJobs(unittest.TestCase):
         a_pids, b_pids = self.a.children(), self.b.children()
         self.assertTrue(pids & a_pids and pids & b_pids, "both hosts' workers ran jobs: %s / %s / %s"
                         % (pids, a_pids, b_pids))
+
+    def test_a2_posted_and_polled_through_the_balancer_front(self):
+        front = BalancerFront("redisjobs-front", (self.a, self.b), MODULE, SOURCE)
+        front.start()
+        try:
+            before = [answered(inst, "/t/jobs/sleep") for inst in (self.a, self.b)]
+            posted = [post(front, 100) for _ in range(12)]
+            self.assertEqual([r.status_code for r in posted], [202] * 12, [r.text for r in posted[:2]])
+            took = [answered(inst, "/t/jobs/sleep") - n for inst, n in zip((self.a, self.b), before)]
+            self.assertEqual(sum(took), 12)
+            self.assertTrue(all(took), "the front spread the posts over both hosts: %s" % took)
+            for r in posted:
+                final = wait_done(front, r.json()["id"])
+                self.assertEqual(final.get("status"), "done", final)
+        finally:
+            front.stop()
+        remove_unless_bad_lines((front,), r"^$")
 
     def test_b_a_job_running_on_b_when_b_is_killed_completes_on_a(self):
         # More jobs than one host has workers (2 children x 2), so both hosts take some.

@@ -20,7 +20,8 @@ import time
 import unittest
 
 import requests
-from it_helpers import TWO_CHILDREN_MPM, PrivateApache, PrivateRedis, modules_dir, remove_unless_bad_lines, wait_until  # noqa: E402
+from it_helpers import (COUNTED_ACCESS_LOG, TWO_CHILDREN_MPM, BalancerFront, PrivateApache, PrivateRedis,  # noqa: E402
+                        answered, modules_dir, remove_unless_bad_lines, wait_until)
 
 MODULE, SOURCE = sys.argv[1], sys.argv[2]
 FRONT_LIMIT = 20
@@ -31,8 +32,7 @@ CONF = """@HEAD@
 KeepAlive Off
 ErrorLog "@ROOT@/logs/error_log"
 LogLevel warn flaskpp:info
-CustomLog "@ROOT@/logs/access_log" "%>s %U %a"
-# What conf/balancer-flaskpp.conf asks of its backends: the client's address from the front.
+@ACCESS_LOG@# What conf/balancer-flaskpp.conf asks of its backends: the client's address from the front.
 LoadModule remoteip_module @MODULES_DIR@/mod_remoteip.so
 RemoteIPHeader X-Forwarded-For
 RemoteIPInternalProxy 127.0.0.1
@@ -54,38 +54,10 @@ class Instance(PrivateApache):
 
     def conf_text(self):
         head = self.conf_head(["mpm_event", "authz_core"], MODULE)
-        text = CONF.replace("@MPM@", TWO_CHILDREN_MPM).replace("@HEAD@", head)
+        text = CONF.replace("@MPM@", TWO_CHILDREN_MPM).replace("@HEAD@", head).replace("@ACCESS_LOG@", COUNTED_ACCESS_LOG)
         for key, value in dict(self.values, ROOT=self.root, MODULES_DIR=modules_dir()).items():
             text = text.replace("@%s@" % key, value)
         return text
-
-    def answered(self, path):
-        try:
-            with open(os.path.join(self.root, "logs", "access_log")) as f:
-                return sum(1 for line in f if line.split()[1:2] == [path])
-        except OSError:
-            return 0
-
-
-class Front(PrivateApache):
-    """The balancer front: conf/balancer-flaskpp.conf included as shipped, its two members
-    defined as the two instances."""
-
-    def __init__(self, a, b):
-        super().__init__("redis-front", conf=None)
-        self.members = (a, b)
-
-    def conf_text(self):
-        modules = ["mpm_event", "authz_core", "headers", "proxy", "proxy_http", "proxy_balancer",
-                   "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck"]
-        head = self.conf_head(modules, MODULE).replace('LoadModule flaskpp_module "%s"\n' % MODULE, "")
-        a, b = self.members
-        return head + """ErrorLog "%s/logs/error_log"
-LogLevel warn
-Define FLASKPP_BACKEND_1 http://127.0.0.1:%d
-Define FLASKPP_BACKEND_2 http://127.0.0.1:%d
-Include "%s/conf/balancer-flaskpp.conf"
-""" % (self.root, a.port, b.port, SOURCE)
 
 
 def get(inst, path="/limited"):
@@ -103,7 +75,7 @@ class RedisLimits(unittest.TestCase):
         cls.b = Instance("b", cls.redis.port, "fail=closed")
         cls.a.start()
         cls.b.start()
-        cls.front = Front(cls.a, cls.b)
+        cls.front = BalancerFront("redis-front", (cls.a, cls.b), MODULE, SOURCE)
         cls.front.start()
 
     @classmethod
@@ -161,7 +133,7 @@ class RedisLimits(unittest.TestCase):
         self.assertEqual(statuses.count(200), FRONT_LIMIT, "exactly the limit passes through the front")
         self.assertEqual(statuses.count(429), 100 - FRONT_LIMIT)
         time.sleep(0.3)  # the access logs are written after the answers
-        counts = [inst.answered("/via-front") for inst in (self.a, self.b)]
+        counts = [answered(inst, "/via-front") for inst in (self.a, self.b)]
         self.assertEqual(sum(counts), 100)
         self.assertTrue(all(c >= 30 for c in counts), "the front spread the requests: %s" % counts)
 
