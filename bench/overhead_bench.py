@@ -64,7 +64,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from it_helpers import ApacheDidNotStart, PrivateApache  # noqa: E402  (the private Apache)
+from it_helpers import ApacheDidNotStart, PrivateApache, wait_until  # noqa: E402  (the private Apache)
 
 HTTPD = "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
@@ -421,6 +421,9 @@ def main():
     work = tempfile.mkdtemp(prefix="flaskpp-overhead-wrk.")
     try:
         server.start()
+        # All 4 children (StartServers): the first may answer while the last is still forking.
+        if not wait_until(lambda: len(server.pids()) == 5, 20):
+            raise SystemExit("Apache did not start its 4 children: %s" % server.pids())
         children = sorted(server.pids()[1:])
         for _, name, path, headers, base in table:
             why = check_row(server, name, path, headers, base)

@@ -208,7 +208,16 @@ class RedisClient::Borrowed {
 };
 
 RedisClient::RedisClient(RedisUrl url, RedisOptions options)
-    : url_(std::move(url)), url_text_(url_.str()), options_(options), pool_pid_(::getpid()) {}
+    : url_(std::move(url)),
+      url_text_(url_.str()),
+      options_(options),
+      max_idle_(options.max_idle_connections),
+      pool_pid_(::getpid()) {}
+
+void RedisClient::set_max_idle_connections(std::size_t n) noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  max_idle_ = n;
+}
 
 RedisClient::~RedisClient() { close_connections(); }
 
@@ -311,7 +320,7 @@ void RedisClient::give_back(Connection* c) noexcept {
       idle_.clear();
       pool_pid_ = ::getpid();
     }
-    if (c->generation() == generation_ && idle_.size() < options_.max_idle_connections) {
+    if (c->generation() == generation_ && idle_.size() < max_idle_) {
       try {
         idle_.push_back(c);
         return;

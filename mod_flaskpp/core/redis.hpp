@@ -105,7 +105,7 @@ class RedisClient {
   RedisClient& operator=(const RedisClient&) = delete;
 
   const RedisUrl& url() const { return url_; }
-  const RedisOptions& options() const { return options_; }
+  const RedisOptions& options() const { return options_; }  // max_idle_connections: as constructed
 
   // One command, arguments binary-safe. Throws RedisError on a wire failure; an error reply is
   // returned (kind kError).
@@ -131,6 +131,8 @@ class RedisClient {
   RedisValue eval(const RedisScript& script, const std::vector<std::string>& keys,
                   const std::vector<std::string>& args);
 
+  // Changes RedisOptions::max_idle_connections (a child sizes its pool to its threads).
+  void set_max_idle_connections(std::size_t n) noexcept;
   // Closes the idle connections of this process (in a parent before fork(), or on shutdown).
   void close_connections() noexcept;
   // Idle connections of this process now (at most max_idle_connections), for tests.
@@ -152,6 +154,7 @@ class RedisClient {
   RedisUrl url_;
   std::string url_text_;
   RedisOptions options_;
+  std::size_t max_idle_;  // guarded by pool_mutex_
   std::mutex pool_mutex_;
   std::vector<Connection*> idle_;  // guarded by pool_mutex_; all opened by pool_pid_
   pid_t pool_pid_;                 // guarded by pool_mutex_

@@ -1,5 +1,6 @@
 #include "glue/rate_limit.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -222,6 +223,17 @@ void register_rate_limit_mutex(apr_pool_t* pconf) {
 
 RedisUrlRateStore::RedisUrlRateStore(const std::string& url)
     : store_(std::make_shared<core::RedisClient>(core::parse_redis_url(url))) {}
+
+void RedisUrlRateStore::child(apr_pool_t*) { store_.client().set_max_idle_connections(redis_pool_size_for_mpm()); }
+
+std::size_t redis_pool_size_for_mpm() noexcept {
+  std::size_t n = core::RedisOptions{}.max_idle_connections;
+  int threads = 0;
+  if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) == APR_SUCCESS && threads > 0) {
+    n = std::max(n, static_cast<std::size_t>(threads));
+  }
+  return n;
+}
 
 void prepare_rate_limits(apr_pool_t* pconf, apr_pool_t* ptemp, ProcessState& state) {
   const RateLimitCacheSettings& cs = state.rate_cache;

@@ -98,7 +98,8 @@ class RedisUrlRateStore final : public ApacheRateStore {
  public:
   explicit RedisUrlRateStore(const std::string& url);
   void start(apr_pool_t*, server_rec*) override {}
-  void child(apr_pool_t*) override {}
+  // Keeps up to one idle connection per thread of the child (redis_pool_size_for_mpm).
+  void child(apr_pool_t*) override;
   std::int64_t incr(const std::string& key, std::int64_t delta, std::int64_t ttl_s, std::int64_t now_s) override {
     return store_.incr(key, delta, ttl_s, now_s);
   }
@@ -111,6 +112,11 @@ class RedisUrlRateStore final : public ApacheRateStore {
   void init_storage(apr_pool_t*, server_rec*) override {}
   core::RedisRateStore store_;
 };
+
+// The idle Redis connections a child keeps (RedisClient::set_max_idle_connections): one per thread
+// it runs (the MPM's ThreadsPerChild, known once the children run), at least RedisOptions' default,
+// so a busy child reuses its connections instead of opening and closing one per request.
+std::size_t redis_pool_size_for_mpm() noexcept;
 
 struct ProcessState;
 // pre_config: registers the mutex type.

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -186,6 +187,37 @@ TEST_F(RedisClientTest, IdleConnectionsAreCappedAfterABurst) {
   EXPECT_LE(c.idle_connections(), 2u);
   c.close_connections();
   EXPECT_EQ(c.idle_connections(), 0u);
+}
+
+// A child raises the cap to its thread count (glue: redis_pool_size_for_mpm): then as many
+// threads as it has in flight at once reuse their connections instead of opening new ones.
+TEST_F(RedisClientTest, RaisedIdleCapKeepsEveryConcurrentConnection) {
+  RedisOptions o;
+  o.max_idle_connections = 2;
+  RedisClient c(url(), o);
+  auto burst = [&] {  // 6 connections borrowed at once: each thread blocks 200 ms in Redis
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; ++t) {
+      threads.emplace_back([&c, t] { c.blocking_command({"BLPOP", "none-" + std::to_string(t), "0.2"}, 200); });
+    }
+    for (auto& th : threads) th.join();
+  };
+  auto connections_received = [&] {
+    std::string info = redis_->command({"INFO", "stats"});
+    auto at = info.find("total_connections_received:");
+    return std::stoll(info.substr(at + std::strlen("total_connections_received:")));
+  };
+  burst();
+  EXPECT_EQ(c.idle_connections(), 2u);
+  c.set_max_idle_connections(6);
+  burst();
+  EXPECT_EQ(c.idle_connections(), 6u);
+  long long own = -connections_received();  // what reading the counter itself adds
+  own += connections_received();
+  long long before = connections_received();
+  burst();
+  EXPECT_EQ(connections_received() - before, own) << "the third burst reused all six";
+  EXPECT_EQ(c.idle_connections(), 6u);
 }
 
 // The child must not use (or close) the parent's connection: it opens its own, and the parent's
