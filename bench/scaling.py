@@ -78,7 +78,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402  (parse_wrk: requests/s, p50/p99, socket errors)
 import overhead_bench as ob  # noqa: E402  (MPM lines, CPU ticks, socket-error tolerance, commit id)
-from it_helpers import BAD_LINE, ApacheDidNotStart, PrivateApache, PrivateRedis  # noqa: E402
+from it_helpers import BAD_LINE, ApacheDidNotStart, PrivateApache, PrivateRedis, wait_until  # noqa: E402
 
 REPO = ob.REPO
 BALANCER_CONF = os.path.join(REPO, "conf", "balancer-flaskpp.conf")
@@ -91,6 +91,7 @@ MIN_SHARE = 0.25
 # the same: everything between the head and ErrorLog.
 MPM = ob.CONF.split("{head}", 1)[1].split("ErrorLog", 1)[0]
 assert "ThreadsPerChild 50" in MPM and "MaxKeepAliveRequests 0" in MPM, MPM
+START_SERVERS = int(re.search(r"^StartServers (\d+)$", MPM, re.M).group(1))
 
 BACKEND_CONF = """{head}{mpm}ErrorLog "{root}/logs/error_log"
 LogLevel warn
@@ -125,7 +126,10 @@ class Instance(PrivateApache):
         self.start_pids = []
 
     def start(self):
+        """Started, and all StartServers children forked (on a busy machine the parent may still
+        be forking when the first child answers): their pids are the ones the run must end with."""
         super().start()
+        wait_until(lambda: len(self.children()) >= START_SERVERS, 10)
         self.start_pids = [self.parent_pid()] + sorted(self.children())
 
     def cpu_seconds(self):
