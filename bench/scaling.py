@@ -3,7 +3,7 @@
 throughput of one and of two mod_flaskpp instances behind the mod_proxy_balancer front of
 conf/balancer-flaskpp.conf, all in one run on this machine.
 
-  bench/scaling.py [BUILD_DIR | mod_flaskpp.so] [--duration S] [--rounds N] [--conns C]
+  bench/scaling.py [BUILD_DIR | mod_flaskpp.so] [--duration S] [--rounds N] [--conns C] [--note TEXT]
   (as root: the children run as www-data; bench/run.sh calls it, BENCH_SKIP=scaling leaves it out)
   Defaults: BUILD_DIR $FLASKPP_BUILD, else the checkout's build/; --duration $BENCH_DURATION, else
   10; --rounds 3; --conns 50. --duration 1 (a CI smoke run) takes about a minute, the default
@@ -512,7 +512,7 @@ def report(results, der, args, module, module_sha, elapsed_s):
         "- The fronts' health checks (GET /health on each member every 5 s) run during every row; "
         "negligible next to the measured load.",
         "- A trial run on a shared or busy machine gives noisy req/s and latency; the CPU columns move less.",
-    ]
+    ] + (["- " + args.note] if args.note else [])
     text = "\n".join(lines + [""] + notes)
     print()
     print(text)
@@ -593,6 +593,7 @@ def main():
                     help="seconds per wrk run (default: BENCH_DURATION, else 10)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--note", default="", help="a line added to the report's notes (e.g. how busy the machine was)")
     args = ap.parse_args()
     module = os.path.abspath(args.build)
     if os.path.isdir(module):
