@@ -17,6 +17,12 @@
 #                    per request as ratios to the baseline of each round (parts "ratelimit" and
 #                    "session"; the session part is skipped with a note when the module does not
 #                    know FlaskppSecretKey)
+#   7. scaling.py    issue 12: what a Redis rate-limit store adds per request against the shm store
+#                    (req/s, p50/p99, server and redis-server CPU per request), and req/s of 1 vs 2
+#                    mod_flaskpp instances behind the mod_proxy_balancer front of
+#                    conf/balancer-flaskpp.conf (all on this machine's CPUs, so not a multi-host
+#                    figure); rows interleaved over 3 rounds; exits 1 on a non-2xx, an error_log
+#                    line or a backend without its share (BENCH_SKIP=scaling leaves it out)
 # Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_SKIP (e.g. "callgrind,micro,jobs,memory,overhead";
 # "ratelimit" or "session" leave out one part of overhead_bench.py),
 # BENCH_ONLY (comma-separated parts of target names for harness.py and callgrind.py, e.g. "predict"),
@@ -82,4 +88,7 @@ if [[ "$SKIP" != *memory* ]]; then
 fi
 if [[ "$SKIP" != *overhead* ]]; then
   /usr/bin/python3 "$ROOT/bench/overhead_bench.py" "$BUILD" --duration "${BENCH_DURATION:-8}" --skip "$SKIP"
+fi
+if [[ "$SKIP" != *scaling* ]]; then
+  /usr/bin/python3 "$ROOT/bench/scaling.py" "$BUILD" --duration "${BENCH_DURATION:-8}"
 fi
