@@ -506,9 +506,9 @@ def report(results, der, args, module, module_sha, elapsed_s):
         "would not compete for the CPUs but adds its network round trip to every limited request; "
         "neither case is measured here.",
         "- New Redis conns /1000 req: connections the mod_flaskpp children opened to Redis during the rows "
-        "(INFO total_connections_received): a child keeps a bounded pool of idle connections "
-        "(mod_flaskpp/core/redis.hpp, max_idle_connections), so concurrent limited requests beyond it "
-        "open a connection and close it afterwards.",
+        "(INFO total_connections_received): a child keeps up to one idle connection per thread "
+        "(ThreadsPerChild, glue/rate_limit.cpp redis_pool_size_for_mpm), so after its first requests "
+        "it should open none; anything above 0 is connections opened and closed per request.",
         "- The fronts' health checks (GET /health on each member every 5 s) run during every row; "
         "negligible next to the measured load.",
         "- A trial run on a shared or busy machine gives noisy req/s and latency; the CPU columns move less.",
