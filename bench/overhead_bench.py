@@ -390,22 +390,35 @@ def report(results, args, notes, module):
     print("\nwritten: %s.md and .json" % stem)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def bench_arguments(doc):
+    """The arguments this bench and bench/scaling.py share: BUILD (a build directory or the .so),
+    --duration, --rounds, --conns; the caller adds its own and calls module_of(args)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("build", nargs="?", default=os.environ.get("FLASKPP_BUILD", os.path.join(REPO, "build")),
                     help="build directory holding mod_flaskpp.so, or the .so itself")
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")),
                     help="seconds per wrk run (default: BENCH_DURATION, else 10)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=50)
-    ap.add_argument("--skip", default="", help="parts to leave out: ratelimit, session (BENCH_SKIP's words)")
-    ap.add_argument("--cookie-name", default="session")
-    args = ap.parse_args()
+    return ap
+
+
+def module_of(args):
+    """The mod_flaskpp.so that args.build names; exits when there is none."""
     module = os.path.abspath(args.build)
     if os.path.isdir(module):
         module = os.path.join(module, "mod_flaskpp.so")
     if not os.path.exists(module):
         raise SystemExit("no %s" % module)
+    return module
+
+
+def main():
+    ap = bench_arguments(__doc__)
+    ap.add_argument("--skip", default="", help="parts to leave out: ratelimit, session (BENCH_SKIP's words)")
+    ap.add_argument("--cookie-name", default="session")
+    args = ap.parse_args()
+    module = module_of(args)
     check_known_answer()
     server = Server(module, args.cookie_name, args.skip)
     notes = []

@@ -58,7 +58,6 @@ than a quarter of the requests behind the A + B front, an [error]/[warn]/"exit s
 error_log, or a child pid that changed (the roots are then kept for inspection). Exit 2 when a
 server does not start. Writes bench/results/<date>_<commit>_scaling.{md,json}.
 """
-import argparse
 import datetime
 import hashlib
 import json
@@ -78,7 +77,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402  (parse_wrk: requests/s, p50/p99, socket errors)
 import overhead_bench as ob  # noqa: E402  (MPM lines, CPU ticks, socket-error tolerance, commit id)
-from it_helpers import BAD_LINE, ApacheDidNotStart, PrivateApache, PrivateRedis, wait_until  # noqa: E402
+from it_helpers import BAD_LINE, ApacheDidNotStart, BalancerFront, PrivateApache, PrivateRedis, wait_until  # noqa: E402
 
 REPO = ob.REPO
 BALANCER_CONF = os.path.join(REPO, "conf", "balancer-flaskpp.conf")
@@ -107,8 +106,7 @@ FlaskppRoute GET /limited handler health
 FlaskppRateLimit /limited "1000000000/hour"
 """
 
-FRONT_MODULES = ["mpm_event", "authz_core", "headers", "proxy", "proxy_http", "proxy_balancer",
-                 "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck"]
+FRONT_MODULES = BalancerFront.MODULES  # the test's front loads the same
 FRONT_CONF = """{head}{mpm}ErrorLog "{root}/logs/error_log"
 LogLevel warn
 {defines}Include "{balancer}"
@@ -586,20 +584,10 @@ def stop_all(env, keep=False):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("build", nargs="?", default=os.environ.get("FLASKPP_BUILD", os.path.join(REPO, "build")),
-                    help="build directory holding mod_flaskpp.so, or the .so itself")
-    ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")),
-                    help="seconds per wrk run (default: BENCH_DURATION, else 10)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--conns", type=int, default=50)
+    ap = ob.bench_arguments(__doc__)
     ap.add_argument("--note", default="", help="a line added to the report's notes (e.g. how busy the machine was)")
     args = ap.parse_args()
-    module = os.path.abspath(args.build)
-    if os.path.isdir(module):
-        module = os.path.join(module, "mod_flaskpp.so")
-    if not os.path.exists(module):
-        raise SystemExit("no %s" % module)
+    module = ob.module_of(args)
     if not shutil.which("redis-server"):
         raise SystemExit("redis-server is not installed (scripts/setup.sh installs it)")
     t0 = datetime.datetime.now()
