@@ -374,19 +374,22 @@ def report(results, args, notes, module):
             "-" if base or r["cpu_ratio"] is None else "%.3f" % r["cpu_ratio"],
             "-" if base or r["cpu_us_added"] is None else "%+.1f" % r["cpu_us_added"],
             r["non2xx"], sock_err_cell(r)))
-    lines += [""] + notes
-    table = "\n".join(lines)
+    write_results("overhead", "\n".join(lines + [""] + notes), {
+        "date": date, "commit": commit, "cpus": os.cpu_count(), "module": module, "conns": args.conns,
+        "duration_s": args.duration, "rounds": args.rounds, "results": results, "notes": notes})
+
+
+def write_results(kind, text, data):
+    """Prints TEXT and writes it and DATA (JSON) to bench/results/<date>_<commit>_KIND.{md,json}."""
     print()
-    print(table)
+    print(text)
     out = os.path.join(HERE, "results")
     os.makedirs(out, exist_ok=True)
-    stem = os.path.join(out, "%s_%s_overhead" % (date, commit))
+    stem = os.path.join(out, "%s_%s_%s" % (data["date"], data["commit"], kind))
     with open(stem + ".md", "w") as f:
-        f.write(table + "\n")
+        f.write(text + "\n")
     with open(stem + ".json", "w") as f:
-        json.dump({"date": date, "commit": commit, "cpus": os.cpu_count(), "module": module,
-                   "conns": args.conns, "duration_s": args.duration, "rounds": args.rounds,
-                   "results": results, "notes": notes}, f, indent=1)
+        json.dump(data, f, indent=1)
     print("\nwritten: %s.md and .json" % stem)
 
 

@@ -511,20 +511,11 @@ def report(results, der, args, module, module_sha, elapsed_s):
         "negligible next to the measured load.",
         "- A trial run on a shared or busy machine gives noisy req/s and latency; the CPU columns move less.",
     ] + (["- " + args.note] if args.note else [])
-    text = "\n".join(lines + [""] + notes)
-    print()
-    print(text)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    stem = os.path.join(out, "%s_%s_scaling" % (date, commit))
-    with open(stem + ".md", "w") as f:
-        f.write(text + "\n")
-    with open(stem + ".json", "w") as f:
-        json.dump({"date": date, "commit": commit, "cpus": cpus, "httpd": version, "redis": redis_version,
-                   "module": module, "module_sha256": module_sha, "conns": args.conns,
-                   "duration_s": args.duration, "rounds": args.rounds, "elapsed_s": round(elapsed_s, 1),
-                   "derived": der, "results": results, "notes": notes}, f, indent=1)
-    print("\nwritten: %s.md and .json" % stem)
+    ob.write_results("scaling", "\n".join(lines + [""] + notes), {
+        "date": date, "commit": commit, "cpus": cpus, "httpd": version, "redis": redis_version,
+        "module": module, "module_sha256": module_sha, "conns": args.conns, "duration_s": args.duration,
+        "rounds": args.rounds, "elapsed_s": round(elapsed_s, 1), "derived": der, "results": results,
+        "notes": notes})
 
 
 # --- Main ------------------------------------------------------------------------------------
