@@ -275,7 +275,8 @@ const rapidjson::Value* member(const rapidjson::Value& object, std::string_view 
 // ECMA-262, whose syntax JSON Schema patterns follow, refuses a quantifier after a quantifier
 // anyway ("a++"; "a+?" is lazy there, greedy-optional here). Returns why the pattern is refused, or
 // "" when it is safe. Walks RapidJSON's grammar: alternation, groups, . [class] \escape, ^ $
-// anywhere (they only set anchors), ? * + {n} {n,} {n,m}.
+// anywhere (they only set anchors), ? * + {n} {n,} {n,m}; a quantifier with nothing before it in
+// its group or alternative is refused (RapidJSON would apply it to the atom before the group).
 constexpr std::size_t kMaxPatternStates = 2000;
 
 struct PatternShape {
@@ -320,6 +321,18 @@ class PatternCheck {
       if (c == '^' || c == '$') {
         ++i_;
         continue;
+      }
+      if (c == '?' || c == '*' || c == '+' || c == '{') {
+        // Nothing of this sequence to repeat: RapidJSON applies it to whatever its operand stack
+        // holds, the atom before the group or the alternative before the "|" ("i({999999999" is
+        // i{999999999}: found by the schema fuzzer, out of memory). ECMA-262 refuses it too.
+        if (!error_.empty()) return out;
+        if (c == '?' && i_ > 0 && p_[i_ - 1] == '(') {
+          error_ = "(?:...), (?=...) and (?!...) groups are not supported by RapidJSON's regular expressions";
+        } else {
+          error_ = "a quantifier has nothing to repeat (at the start of the pattern, a group or an alternative)";
+        }
+        return out;
       }
       PatternShape a = atom();
       int quantifiers = 0;
