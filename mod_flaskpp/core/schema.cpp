@@ -803,13 +803,19 @@ class Loader {
     // RapidJSON compiles every object of the document as a schema, wherever it stands (under an
     // unknown keyword too), and its compile is not exception-safe: an assertion thrown from a
     // pattern's parser leaks what it had allocated (found by the schema fuzzer). So whatever it
-    // would compile anywhere is checked here first: patterns and enum values.
+    // would compile anywhere is checked here first: patterns, patternProperties and enum values.
     if (const SValue* pattern = member(v, "pattern"); pattern && pattern->IsString()) {
       std::string here = at;
       append_token(here, "pattern");
       check_pattern(*pattern, here);
     }
-    if (const SValue* pp = member(v, "patternProperties"); pp && pp->IsObject()) {
+    if (const SValue* pp = member(v, "patternProperties"); pp && !pp->IsObject()) {
+      // 1.1.0 takes its member count unchecked: an assertion, and a leak (found by the fuzzer).
+      std::string here = at;
+      append_token(here, "patternProperties");
+      fail(here, "\"patternProperties\" must be an object wherever it stands (RapidJSON 1.1.0 compiles every "
+                 "object of the file as a schema, under unknown keywords and property names too)");
+    } else if (pp) {
       for (const auto& p : pp->GetObject()) {
         std::string here = at;
         append_token(here, "patternProperties");

@@ -187,6 +187,11 @@ TEST(SchemaLoad, PatternsAndEnumsUnderUnknownKeywordsAreCheckedToo) {
   EXPECT_TRUE(contains(m, "at #/0roperties/name/pattern: pattern \"([a0z]+$\" is not supported")) << m;
   m = config_error(R"({"x-vendor": [{"patternProperties": {"(a": {}}}]})");
   EXPECT_TRUE(contains(m, "at #/x-vendor/0/patternProperties/(a: pattern")) << m;
+  // 1.1.0 asserts (and leaks) on a patternProperties that is not an object, wherever it stands.
+  m = config_error(R"({"nop": {"patternProperties": [0, "a[[["]}})");
+  EXPECT_TRUE(contains(m, "at #/nop/patternProperties: \"patternProperties\" must be an object")) << m;
+  m = config_error(R"({"properties": {"patternProperties": 5}})");
+  EXPECT_TRUE(contains(m, "at #/properties/patternProperties: \"patternProperties\" must be an object")) << m;
   m = config_error(R"({"examples": {"enum": [1e20]}})");
   EXPECT_TRUE(contains(m, "at #/examples/enum: \"enum\" holds a number of magnitude 2^63")) << m;
   // Unknown keywords holding valid patterns, or patterns that are not strings, still load.
