@@ -520,6 +520,7 @@ class Loader {
       check_in_place_cycles(*v, at, done);
     }
     impl_.root = node_at(doc_, SPointer());
+    check_ref_targets(doc_, "");
     compile();
   }
 
@@ -842,6 +843,29 @@ class Loader {
       std::string here = at;
       append_token(here, view(m.name));
       check_document(m.value, here);
+    }
+  }
+
+  // What RapidJSON is about to compile (boolean schemas written as objects by now): 1.1.0 looks
+  // for a "$ref" in whatever a local $ref points to without checking that it is an object, an
+  // assertion and a leak, wherever the $ref stands (under an unknown keyword too; found by reading
+  // schema.h after the fuzzer's patternProperties finding). Schema positions were checked with a
+  // better message already ("points at a string, not a schema").
+  void check_ref_targets(const SValue& v, const std::string& at) {
+    if (v.IsArray()) {
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) check_ref_targets(v[i], at + "/" + std::to_string(i));
+      return;
+    }
+    if (!v.IsObject()) return;
+    if (const SValue* r = ref_of(v); r && r->GetStringLength() > 0 && r->GetString()[0] == '#') {
+      SPointer p(r->GetString(), r->GetStringLength());
+      const SValue* target = p.IsValid() ? p.Get(doc_) : nullptr;
+      if (target && !target->IsObject()) fail(at, "$ref " + json_quoted(view(*r)) + " points to a value that is not an object");
+    }
+    for (const auto& m : v.GetObject()) {
+      std::string here = at;
+      append_token(here, view(m.name));
+      check_ref_targets(m.value, here);
     }
   }
 

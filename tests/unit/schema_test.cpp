@@ -192,6 +192,11 @@ TEST(SchemaLoad, PatternsAndEnumsUnderUnknownKeywordsAreCheckedToo) {
   EXPECT_TRUE(contains(m, "at #/nop/patternProperties: \"patternProperties\" must be an object")) << m;
   m = config_error(R"({"properties": {"patternProperties": 5}})");
   EXPECT_TRUE(contains(m, "at #/properties/patternProperties: \"patternProperties\" must be an object")) << m;
+  // ... and on a local $ref to something that is not an object (found by reading schema.h).
+  m = config_error(R"({"x-a": {"$ref": "#/x-b"}, "x-b": 5})");
+  EXPECT_TRUE(contains(m, "at #/x-a: $ref \"#/x-b\" points to a value that is not an object")) << m;
+  m = config_error(R"({"x-a": {"$ref": "#/x-b"}, "x-b": false})");  // not a schema position: not rewritten
+  EXPECT_TRUE(contains(m, "at #/x-a: $ref \"#/x-b\" points to a value that is not an object")) << m;
   m = config_error(R"({"examples": {"enum": [1e20]}})");
   EXPECT_TRUE(contains(m, "at #/examples/enum: \"enum\" holds a number of magnitude 2^63")) << m;
   // Unknown keywords holding valid patterns, or patterns that are not strings, still load.
