@@ -127,7 +127,9 @@ class Instance(PrivateApache):
         """Started, and all StartServers children forked (on a busy machine the parent may still
         be forking when the first child answers): their pids are the ones the run must end with."""
         super().start()
-        wait_until(lambda: len(self.children()) >= START_SERVERS, 10)
+        if not wait_until(lambda: len(self.children()) >= START_SERVERS, 10):
+            raise ApacheDidNotStart("%s: %d of %d children after 10 s (/proc/PID/task/PID/children: %s)"
+                                    % (self.label, len(self.children()), START_SERVERS, sorted(self.children())))
         self.start_pids = [self.parent_pid()] + sorted(self.children())
 
     def cpu_seconds(self):
@@ -166,6 +168,7 @@ class Front(Instance):
                 lines = f.read().splitlines(True)
             kept = [l for l in lines if not SECOND_MEMBER.match(l)]
             if len(lines) - len(kept) != 1:
+                self.remove()
                 raise SystemExit("%s: expected one BalancerMember line for FLASKPP_BACKEND_2, found %d"
                                  % (BALANCER_CONF, len(lines) - len(kept)))
             self.balancer = os.path.join(self.root, "balancer-one-member.conf")
@@ -586,8 +589,10 @@ def main():
     copy, module_sha = private_module(module, work)
     try:
         env = start_all(copy)
-    except DidNotStart as e:
+    except BaseException as e:
         shutil.rmtree(work, ignore_errors=True)
+        if not isinstance(e, DidNotStart):
+            raise
         print("a server did not start: %s" % e, file=sys.stderr)
         return 2
     inst = env["instances"]

@@ -385,6 +385,7 @@ RedisValue RedisClient::command(const std::vector<std::string>& argv) {
 RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, std::int64_t block_ms,
                                          std::uint64_t interrupts_seen) {
   if (argv.empty()) throw std::invalid_argument("RedisClient::blocking_command: no arguments");
+  if (interrupts() != interrupts_seen) return RedisValue{};  // before connecting (checked again below)
   Borrowed b(*this);
   redisContext* ctx = b.get()->ctx();
   // Registered while the socket is certainly open: interrupt_blocking() shuts it down under the
@@ -409,7 +410,10 @@ RedisValue RedisClient::blocking_command(const std::vector<std::string>& argv, s
   };
   std::optional<RedisValue> v;
   if (redisSetTimeout(ctx, to_timeval(block_ms + options_.command_timeout_ms)) != REDIS_OK) {
-    unregister();
+    if (unregister()) {  // shut down meanwhile: no sign of a Redis failure
+      delete b.take();
+      return RedisValue{};
+    }
     fail(b.take(), "cannot set timeout");
   }
   try {

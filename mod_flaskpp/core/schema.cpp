@@ -520,7 +520,7 @@ class Loader {
       check_in_place_cycles(*v, at, done);
     }
     impl_.root = node_at(doc_, SPointer());
-    check_ref_targets(doc_, "");
+    check_before_compile(doc_, "");
     compile();
   }
 
@@ -804,19 +804,14 @@ class Loader {
     // RapidJSON compiles every object of the document as a schema, wherever it stands (under an
     // unknown keyword too), and its compile is not exception-safe: an assertion thrown from a
     // pattern's parser leaks what it had allocated (found by the schema fuzzer). So whatever it
-    // would compile anywhere is checked here first: patterns, patternProperties and enum values.
+    // would compile anywhere is checked here first: patterns and enum values (and, once boolean
+    // schemas are rewritten, check_before_compile's shapes).
     if (const SValue* pattern = member(v, "pattern"); pattern && pattern->IsString()) {
       std::string here = at;
       append_token(here, "pattern");
       check_pattern(*pattern, here);
     }
-    if (const SValue* pp = member(v, "patternProperties"); pp && !pp->IsObject()) {
-      // 1.1.0 takes its member count unchecked: an assertion, and a leak (found by the fuzzer).
-      std::string here = at;
-      append_token(here, "patternProperties");
-      fail(here, "\"patternProperties\" must be an object wherever it stands (RapidJSON 1.1.0 compiles every "
-                 "object of the file as a schema, under unknown keywords and property names too)");
-    } else if (pp) {
+    if (const SValue* pp = member(v, "patternProperties"); pp && pp->IsObject()) {
       for (const auto& p : pp->GetObject()) {
         std::string here = at;
         append_token(here, "patternProperties");
@@ -846,17 +841,35 @@ class Loader {
     }
   }
 
-  // What RapidJSON is about to compile (boolean schemas written as objects by now): 1.1.0 looks
-  // for a "$ref" in whatever a local $ref points to without checking that it is an object, an
-  // assertion and a leak, wherever the $ref stands (under an unknown keyword too; found by reading
-  // schema.h after the fuzzer's patternProperties finding). Schema positions were checked with a
-  // better message already ("points at a string, not a schema").
-  void check_ref_targets(const SValue& v, const std::string& at) {
+  // What RapidJSON is about to compile (boolean schemas written as objects by now), wherever it
+  // stands: 1.1.0 compiles every object of the file as a schema, under unknown keywords and
+  // property names too, and asserts (leaking what it had allocated) on
+  //  - a "patternProperties" that is not an object (its member count, unchecked; the fuzzer),
+  //  - a "dependencies" array holding a non-string (taken as a property name, unchecked),
+  //  - a local $ref to something that is not an object (searched for a "$ref", unchecked).
+  // Schema positions were checked with better messages already; these catch the rest.
+  void check_before_compile(const SValue& v, const std::string& at) {
     if (v.IsArray()) {
-      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) check_ref_targets(v[i], at + "/" + std::to_string(i));
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) check_before_compile(v[i], at + "/" + std::to_string(i));
       return;
     }
     if (!v.IsObject()) return;
+    auto refuse = [&](const char* keyword, const char* why) {
+      std::string here = at;
+      append_token(here, keyword);
+      fail(here, std::string(why) + " wherever it stands (RapidJSON 1.1.0 compiles every object of the file as a schema)");
+    };
+    if (const SValue* pp = member(v, "patternProperties"); pp && !pp->IsObject()) {
+      refuse("patternProperties", "\"patternProperties\" must be an object");
+    }
+    if (const SValue* d = member(v, "dependencies"); d && d->IsObject()) {
+      for (const auto& m : d->GetObject()) {
+        if (!m.value.IsArray()) continue;
+        for (const auto& x : m.value.GetArray()) {
+          if (!x.IsString()) refuse("dependencies", "the arrays of \"dependencies\" must hold property names (strings)");
+        }
+      }
+    }
     if (const SValue* r = ref_of(v); r && r->GetStringLength() > 0 && r->GetString()[0] == '#') {
       SPointer p(r->GetString(), r->GetStringLength());
       const SValue* target = p.IsValid() ? p.Get(doc_) : nullptr;
@@ -865,7 +878,7 @@ class Loader {
     for (const auto& m : v.GetObject()) {
       std::string here = at;
       append_token(here, view(m.name));
-      check_ref_targets(m.value, here);
+      check_before_compile(m.value, here);
     }
   }
 

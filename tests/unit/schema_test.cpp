@@ -190,8 +190,10 @@ TEST(SchemaLoad, PatternsAndEnumsUnderUnknownKeywordsAreCheckedToo) {
   // 1.1.0 asserts (and leaks) on a patternProperties that is not an object, wherever it stands.
   m = config_error(R"({"nop": {"patternProperties": [0, "a[[["]}})");
   EXPECT_TRUE(contains(m, "at #/nop/patternProperties: \"patternProperties\" must be an object")) << m;
-  m = config_error(R"({"properties": {"patternProperties": 5}})");
-  EXPECT_TRUE(contains(m, "at #/properties/patternProperties: \"patternProperties\" must be an object")) << m;
+  m = config_error(R"({"x-vendor": {"dependencies": {"a": [1]}}})");
+  EXPECT_TRUE(contains(m, "at #/x-vendor/dependencies: the arrays of \"dependencies\" must hold property names")) << m;
+  // A property named patternProperties whose schema is a boolean is fine (rewritten as an object).
+  EXPECT_TRUE(compile(R"({"properties": {"patternProperties": true}})") != nullptr);
   // ... and on a local $ref to something that is not an object (found by reading schema.h).
   m = config_error(R"({"x-a": {"$ref": "#/x-b"}, "x-b": 5})");
   EXPECT_TRUE(contains(m, "at #/x-a: $ref \"#/x-b\" points to a value that is not an object")) << m;
