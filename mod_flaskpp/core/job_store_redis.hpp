@@ -68,8 +68,7 @@ class RedisJobStore : public JobStore {
   // workers; JobQueue::wake_all cannot reach a thread blocked in Redis).
   void interrupt_waits() noexcept override { client_.interrupt_blocking(); }
   std::uint64_t interrupts() noexcept override { return client_.interrupts(); }
-  // RedisClient::set_max_idle_connections (a child sizes the pool to its threads).
-  void set_max_idle_connections(std::size_t n) noexcept { client_.set_max_idle_connections(n); }
+  void set_max_idle_connections(std::size_t n) noexcept override { client_.set_max_idle_connections(n); }
 
   bool enqueue(const JobRecord& job, std::size_t queue_max) override;
   std::optional<JobRecord> claim(const std::string& owner, std::int64_t now_ms, std::int64_t lease_ms) override;

@@ -146,6 +146,10 @@ class JobStore {
   virtual void interrupt_waits() noexcept {}
   // interrupt_waits() calls so far: read it before the last check that decides to wait.
   virtual std::uint64_t interrupts() noexcept { return 0; }
+  // The idle connections a process keeps, set by a child to its threads (request threads and job
+  // workers share the store). No-op by default: the SQLite store keeps its own small cap, since
+  // each of its connections holds a page cache.
+  virtual void set_max_idle_connections(std::size_t /*n*/) noexcept {}
 };
 
 struct JobQueueOptions {

@@ -141,10 +141,8 @@ void prepare_jobs(apr_pool_t* pconf, ProcessState& state) {
 
 void start_job_workers(apr_pool_t* pchild, server_rec* base, ProcessState& state) {
   JobService& service = *state.job_service;
-  // Requests and job threads share the child's Redis pool: one idle connection per thread.
-  if (auto* redis = dynamic_cast<core::RedisJobStore*>(service.store.get())) {
-    redis->set_max_idle_connections(redis_pool_size_for_mpm() + service.workers);
-  }
+  // Requests and job threads share the child's store connections: one idle per thread (Redis).
+  service.store->set_max_idle_connections(redis_pool_size_for_mpm() + service.workers);
   if (service.workers == 0) return;  // this server's children only accept jobs
   // Owned by the cleanup below, which frees it unless job threads outlive the stop.
   auto* jobs = new ChildJobs(base);
